@@ -1,0 +1,463 @@
+"""Reference PPO for LunarLander: the algorithm, the trainer and the command line.
+
+This file is the one source of truth for the solution. The completed notebook's
+code cells are copied from the regions between `# %% notebook:` markers (see
+tools/build_notebooks.py), and the student notebook is generated from the
+completed one with the solutions taken out.
+
+Command line (`python ppo_reference.py --help`):
+    python ppo_reference.py                  # train until solved, evaluate, save
+    python ppo_reference.py --load runs/X/policy.pt   # evaluate a checkpoint
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn, optim
+
+# %% notebook: helpers
+def select_at_index(x, indices):
+    # Extracts the elements from x at the specified indices, i.e.,
+    # result[i] = x[i, indices[i]] for all i.
+    # - x has shape (batch_size, d)
+    # - indices has shape (batch_size)
+    # - the result has shape (batch_size)
+    return x.gather(-1, indices.unsqueeze(-1)).squeeze(-1)
+
+
+def sample_categorical(probs):
+    # Samples from a categorical distribution (e.g. with probabilities computed with softmax).
+    # - probs has shape (batch_size, d)
+    # - the result has shape (batch_size)
+    return torch.multinomial(probs, 1, replacement=True).squeeze(1)
+
+
+def check_tensors(function, expected_batch, **tensors):
+    # Raises a ValueError naming the argument if one of `tensors` is not a torch.Tensor
+    # whose first dimension is `expected_batch`, so that a mistake in the calling code
+    # is reported where it happens and not as a shape error deep inside the math.
+    for name, x in tensors.items():
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f'{function}: {name} must be a torch.Tensor, got {type(x).__name__}')
+        if x.dim() == 0 or x.shape[0] != expected_batch:
+            shapes = ', '.join(f'{n}={tuple(t.shape)}' for n, t in tensors.items() if isinstance(t, torch.Tensor))
+            raise ValueError(f'{function}: {name} has shape {tuple(x.shape)}, but its first dimension must be '
+                             f'the batch size {expected_batch} (shapes: {shapes})')
+
+
+def check_rollout(num_steps, states, rewards, next_states, terminations, truncations):
+    # The checks compute_advantages() relies on: N * T transitions, flat per-transition
+    # signals, boolean episode ends, and a batch that splits into segments of T steps.
+    check_tensors('compute_advantages', len(states), states=states, rewards=rewards,
+                  next_states=next_states, terminations=terminations, truncations=truncations)
+    if states.dim() != 2 or next_states.shape != states.shape:
+        raise ValueError(f'compute_advantages: states and next_states must both have shape (N * T, state_dim), '
+                         f'got {tuple(states.shape)} and {tuple(next_states.shape)}')
+    for name, x in (('rewards', rewards), ('terminations', terminations), ('truncations', truncations)):
+        if x.dim() != 1:
+            raise ValueError(f'compute_advantages: {name} must have shape (N * T,) = ({len(states)},), '
+                             f'got {tuple(x.shape)}')
+    if not rewards.is_floating_point():
+        raise ValueError(f'compute_advantages: rewards must be a float tensor, got dtype {rewards.dtype}')
+    for name, x in (('terminations', terminations), ('truncations', truncations)):
+        if x.dtype != torch.bool:
+            raise ValueError(f'compute_advantages: {name} must be a boolean tensor, got dtype {x.dtype} '
+                             f'(use e.g. torch.as_tensor(flags, dtype=torch.bool))')
+    if len(states) == 0 or len(states) % num_steps != 0:
+        raise ValueError(f'compute_advantages: the batch of {len(states)} transitions is not N segments of '
+                         f'num_steps = {num_steps} transitions each')
+# %% end
+
+
+# %% notebook: ppo
+class PPO(nn.Module):
+
+    def __init__(self, state_dim, num_actions, gamma, lmbda, epsilon, num_steps):
+        super().__init__()
+        self.gamma = gamma  # discount factor
+        self.lmbda = lmbda
+        self.epsilon = epsilon
+        self.num_steps = num_steps
+
+        # actor network
+        self.actor = nn.Sequential(
+            nn.Linear(state_dim, 128),
+            nn.ReLU(),
+            nn.Linear(128, 128),
+            nn.ReLU(),
+            nn.Linear(128, num_actions)
+        )
+
+        # critic network
+        self.critic = nn.Sequential(
+            nn.Linear(state_dim, 128),
+            nn.ReLU(),
+            nn.Linear(128, 128),
+            nn.ReLU(),
+            nn.Linear(128, 1)
+        )
+
+    def select_actions(self, states):
+        # states has shape (batch_size, state_dim)
+        # compute the scores for the given states
+        scores = self.actor(states)
+        # scores has shape (batch_size, num_actions)
+
+        probs = torch.softmax(scores, dim=1)
+        actions = sample_categorical(probs)
+        return actions
+
+    def compute_log_probs(self, states, actions):
+        # states has shape (batch_size, state_dim)
+        # actions has shape (batch_size)
+        # compute the scores for the given states
+        scores = self.actor(states)
+        # scores has shape (batch_size, num_actions)
+
+        logit_at_action = select_at_index(scores, actions)
+        log_sum_exp = torch.logsumexp(scores, dim=1)
+        log_probs = logit_at_action - log_sum_exp
+
+        return log_probs
+
+    def compute_values(self, states):
+        # states has shape (batch_size, state_dim)
+        # compute values for the batch of states using the critic network
+        values = self.critic(states).squeeze(-1)
+        # values has shape (batch_size)
+        return values
+
+    def compute_advantages(self, states, rewards, next_states, terminations, truncations=None):
+
+        # for every of the N environments 0, ..., N-1, we collected T transitions
+        # state/next_state has shape (N * T, state_dim)
+        # rewards, terminations and truncations have shape (N * T)
+        # the states for environment i are saved in states[i*T:(i+1)*T, :]
+        # the rewards for environment i are saved in rewards[i*T:(i+1)*T]
+        # etc...
+        # terminations[k] is True if the episode ended in next_states[k] (landed or crashed),
+        # truncations[k] is True if it was cut off by the time limit; then next_states[k]
+        # is the last state of that episode and the next transition starts a new one.
+
+        if truncations is None:  # no time limits: nothing was truncated
+            truncations = torch.zeros_like(terminations)
+        check_rollout(self.num_steps, states, rewards, next_states, terminations, truncations)
+
+        gamma = self.gamma  # discount factor
+        lmbda = self.lmbda  # for generalized advantage estimation
+        T = self.num_steps  # number of transitions per environment
+        num_states = states.size()[0]         # has size N * T
+
+        ##############################################################################
+        # TODO Compute the advantages (GAE) and critic targets as described above.   #
+        # advantages and critic_targets should be torch.Tensors in the end.          #
+        # Hint: Iterate backwards for computing the advantages.                      #
+        # Remember to potentially reverse the advantage list afterwards.             #
+        # Don't forget to take care of the termination signals.                      #
+        # A truncation ends the episode too, but its next state still has a value.   #
+        # Be careful that some transitions can come from different environments.     #
+        ##############################################################################
+        ### BEGIN SOLUTION
+        N = num_states // T
+        with torch.no_grad():
+            values = self.compute_values(states).reshape(N, T)
+            next_values = self.compute_values(next_states).reshape(N, T)
+        rewards = rewards.to(values.dtype).reshape(N, T)
+        # after a termination the future is worth 0; after a truncation it is worth V(s_{t+1})
+        bootstrap = (~terminations).reshape(N, T).to(values.dtype)
+        # the backward sum stops at any episode end (a new episode follows in the same row)
+        episode_continues = (~(terminations | truncations)).reshape(N, T).to(values.dtype)
+
+        # delta_t = r_{t+1} + gamma * v(s_{t+1}) - v(s_t), shape (N, T)
+        deltas = rewards + gamma * bootstrap * next_values - values
+
+        # a_t = delta_t + gamma * lmbda * a_{t+1}, backwards in time for all N environments at once;
+        # a_{T} = 0 at the end of every segment, so nothing flows between environments
+        advantages = torch.zeros_like(deltas)  # shape (N, T)
+        next_advantage = torch.zeros(N, dtype=deltas.dtype)  # shape (N)
+        for t in reversed(range(T)):
+            next_advantage = deltas[:, t] + gamma * lmbda * episode_continues[:, t] * next_advantage
+            advantages[:, t] = next_advantage
+
+        critic_targets = advantages + values  # v_target = a + v(s_t), shape (N, T)
+        advantages = advantages.reshape(num_states)
+        critic_targets = critic_targets.reshape(num_states)
+        ### END SOLUTION
+
+        return advantages.detach(), critic_targets.detach()
+
+    def compute_loss(self, states, actions, advantages, critic_targets, log_probs_old):
+        # states has shape (batch_size, state_dim)
+        # actions, advantages, critic_targets, and log_probs_old have shape (batch_size)
+        # log_probs_old are given by \pi_\theta_old(a_t | s_t)
+        check_tensors('compute_loss', len(states), states=states, actions=actions, advantages=advantages,
+                      critic_targets=critic_targets, log_probs_old=log_probs_old)
+
+        epsilon = self.epsilon
+
+        #########################################################################
+        # TODO Compute the loss for the actor (L^clip) and the critic (L_VF) as #
+        # described above. The expectations are approximated by taking the      #
+        # average over the batch (i.e., use `x.mean()`).                        #
+        # Hint: you can use torch.clamp() for clipping values                   #
+        #########################################################################
+        ### BEGIN SOLUTION
+        log_probs = self.compute_log_probs(states, actions)  # shape (batch_size)
+        # r_t = pi_theta / pi_theta_old, computed in log space for stability
+        ratios = torch.exp(log_probs - log_probs_old)
+        l1 = ratios * advantages
+        l2 = torch.clamp(ratios, 1 - epsilon, 1 + epsilon) * advantages
+        actor_loss = -torch.min(l1, l2).mean()
+
+        values = self.compute_values(states)  # shape (batch_size)
+        critic_loss = ((critic_targets.detach() - values) ** 2).mean()  # sg(v_target)
+        ### END SOLUTION
+
+        # return both losses
+        return actor_loss, critic_loss
+# %% end
+
+
+# %% notebook: hyperparameters
+@dataclass
+class Config:
+    # Every hyperparameter of the trainer, in one place (README: "Hyperparameters").
+    env_id: str = 'LunarLander-v3'
+    seed: int = 0
+    total_steps: int = 1_000_000   # budget of environment steps; training stops earlier once solved
+    num_envs: int = 16             # N environments stepped together
+    num_steps: int = 128           # T steps per environment and rollout: N * T transitions per update
+    gamma: float = 0.999           # discount factor: a landing pays off hundreds of steps later
+    lmbda: float = 0.98            # GAE lambda
+    epsilon: float = 0.2           # PPO clip range
+    update_epochs: int = 4         # K passes over each rollout
+    minibatch_size: int = 512      # transitions per gradient step
+    learning_rate: float = 1e-3
+    anneal_lr: bool = True         # decay the learning rate linearly to 0 over total_steps
+    critic_coef: float = 0.5       # weight of L_VF in the total loss
+    entropy_coef: float = 0.01     # bonus for a less certain policy: keeps exploring early on
+    max_grad_norm: float = 0.5     # clip the global gradient norm of each step
+    normalize_advantages: bool = True  # per minibatch: zero mean, unit variance
+    solve_threshold: float = 200.0     # solved: mean return of the last `solve_window` episodes
+    solve_window: int = 100
+    torch_threads: int = 1         # small networks: one thread is fastest and makes runs repeatable
+
+    @property
+    def batch_size(self):
+        return self.num_envs * self.num_steps
+# %% end
+
+
+# %% notebook: environments
+def make_envs(env_id, num_envs):
+    # N copies of the environment, stepped together. SAME_STEP autoreset: when an episode
+    # ends (terminated or truncated), the env is reset within the same step, the returned
+    # observation is the first of the new episode, and the last one of the old episode is
+    # in info['final_obs'].
+    return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode='sync',
+                        vector_kwargs={'autoreset_mode': gym.vector.AutoresetMode.SAME_STEP})
+
+
+class EpisodeTracker:
+    # Sums the rewards of every running episode and records each finished episode's return.
+    def __init__(self, num_envs):
+        self.running_returns = np.zeros(num_envs)
+        self.returns = []     # return of every finished episode, in order
+        self.end_steps = []   # total environment steps when that episode ended
+
+    def update(self, rewards, dones, env_steps):
+        self.running_returns += rewards
+        for i in np.flatnonzero(dones):
+            self.returns.append(float(self.running_returns[i]))
+            self.end_steps.append(env_steps)
+            self.running_returns[i] = 0.0
+
+    def mean_return(self, window):
+        return float(np.mean(self.returns[-window:])) if self.returns else float('nan')
+# %% end
+
+
+# %% notebook: rollout
+def collect_rollout(envs, ac, states_now, num_steps, tracker, env_steps):
+    # Runs the current policy (pi_theta_old) for T steps in all N environments.
+    # states_now has shape (N, state_dim): the state every environment is in.
+    # Storage is time-major, shape (T, N, ...), and is flattened env-major for
+    # compute_advantages (rows i*T .. (i+1)*T-1 belong to environment i).
+    N, state_dim = states_now.shape
+    states = torch.zeros(num_steps, N, state_dim)
+    actions = torch.zeros(num_steps, N, dtype=torch.long)
+    rewards = torch.zeros(num_steps, N)
+    next_states = torch.zeros(num_steps, N, state_dim)
+    terminations = torch.zeros(num_steps, N, dtype=torch.bool)
+    truncations = torch.zeros(num_steps, N, dtype=torch.bool)
+
+    for t in range(num_steps):
+        with torch.no_grad():
+            action = ac.select_actions(states_now)  # shape (N)
+        observations, reward, terminated, truncated, info = envs.step(action.numpy())
+
+        states[t] = states_now
+        actions[t] = action
+        rewards[t] = torch.from_numpy(reward)
+        terminations[t] = torch.from_numpy(terminated)
+        truncations[t] = torch.from_numpy(truncated)
+        # a finished env was already reset: its next state is the final observation of the
+        # episode, which a truncated episode is bootstrapped from
+        next_states[t] = torch.from_numpy(observations)
+        if '_final_obs' in info:
+            for i in np.flatnonzero(info['_final_obs']):
+                next_states[t, i] = torch.from_numpy(info['final_obs'][i])
+
+        env_steps += N
+        tracker.update(reward, terminated | truncated, env_steps)
+        states_now = torch.from_numpy(observations)
+
+    def env_major(x):  # (T, N, ...) -> (N * T, ...)
+        return x.transpose(0, 1).reshape(N * num_steps, *x.shape[2:])
+
+    rollout = {name: env_major(x) for name, x in (
+        ('states', states), ('actions', actions), ('rewards', rewards), ('next_states', next_states),
+        ('terminations', terminations), ('truncations', truncations))}
+    return rollout, states_now, env_steps
+# %% end
+
+
+# %% notebook: update
+def ppo_update(ac, optimizer, rollout, config, generator=None):
+    # K epochs of minibatch gradient steps on one rollout. Returns diagnostics.
+    states, actions = rollout['states'], rollout['actions']
+
+    # pi_theta_old: taken ONCE, before any update. (The seed recomputed it after every
+    # update, so the ratio was always 1 and clipping never acted.)
+    with torch.no_grad():
+        log_probs_old = ac.compute_log_probs(states, actions)  # shape (N * T)
+    advantages, critic_targets = ac.compute_advantages(
+        states, rollout['rewards'], rollout['next_states'], rollout['terminations'], rollout['truncations'])
+
+    batch_size = len(states)
+    for _ in range(config.update_epochs):
+        order = torch.randperm(batch_size, generator=generator)
+        for start in range(0, batch_size, config.minibatch_size):
+            index = order[start:start + config.minibatch_size]
+            minibatch_advantages = advantages[index]
+            if config.normalize_advantages:
+                minibatch_advantages = ((minibatch_advantages - minibatch_advantages.mean())
+                                        / (minibatch_advantages.std() + 1e-8))
+            actor_loss, critic_loss = ac.compute_loss(states[index], actions[index], minibatch_advantages,
+                                                      critic_targets[index], log_probs_old[index])
+            loss = actor_loss + config.critic_coef * critic_loss
+            if config.entropy_coef > 0:
+                log_policy = torch.log_softmax(ac.actor(states[index]), dim=1)  # (minibatch, num_actions)
+                entropy = -(log_policy.exp() * log_policy).sum(dim=1).mean()
+                loss = loss - config.entropy_coef * entropy
+
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(ac.parameters(), config.max_grad_norm)
+            optimizer.step()
+
+    # how far the K epochs moved the policy: with the seed's bug the clip fraction stays 0
+    with torch.no_grad():
+        log_ratios = ac.compute_log_probs(states, actions) - log_probs_old
+        clip_fraction = ((log_ratios.exp() - 1).abs() > config.epsilon).float().mean().item()
+        approx_kl = ((log_ratios.exp() - 1) - log_ratios).mean().item()
+    return {'actor_loss': actor_loss.item(), 'critic_loss': critic_loss.item(),
+            'clip_fraction': clip_fraction, 'approx_kl': approx_kl}
+# %% end
+
+
+# %% notebook: train
+@dataclass
+class TrainResult:
+    ac: PPO
+    config: Config
+    env_steps: int
+    train_seconds: float
+    episode_returns: list      # return of every training episode
+    episode_end_steps: list    # env steps at the end of each episode
+    solved: bool               # mean of the last solve_window returns >= solve_threshold
+    interrupted: bool          # stopped by the user (Ctrl-C / the stop button)
+
+
+def train(config, callback=None):
+    # Trains PPO until the mean training return of the last `solve_window` episodes reaches
+    # `solve_threshold`, or `total_steps` environment steps are used up.
+    # callback(stats) is called after every update, e.g. for a progress bar.
+    torch.set_num_threads(config.torch_threads)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    envs = make_envs(config.env_id, config.num_envs)
+    state_dim = envs.single_observation_space.shape[0]
+    num_actions = envs.single_action_space.n
+    ac = PPO(state_dim, num_actions, config.gamma, config.lmbda, config.epsilon, config.num_steps)
+    optimizer = optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5)
+
+    observations, _ = envs.reset(seed=config.seed)  # env i is seeded with seed + i
+    states_now = torch.from_numpy(observations)
+    tracker = EpisodeTracker(config.num_envs)
+    env_steps, solved, interrupted = 0, False, False
+    start = time.perf_counter()
+    try:
+        while env_steps < config.total_steps and not solved:
+            if config.anneal_lr:
+                optimizer.param_groups[0]['lr'] = config.learning_rate * (1 - env_steps / config.total_steps)
+            rollout, states_now, env_steps = collect_rollout(
+                envs, ac, states_now, config.num_steps, tracker, env_steps)
+            diagnostics = ppo_update(ac, optimizer, rollout, config, generator)
+
+            mean_return = tracker.mean_return(config.solve_window)
+            solved = len(tracker.returns) >= config.solve_window and mean_return >= config.solve_threshold
+            if callback is not None:
+                elapsed = time.perf_counter() - start
+                callback({'env_steps': env_steps, 'total_steps': config.total_steps,
+                          'episodes': len(tracker.returns), 'episode_returns': tracker.returns,
+                          'episode_end_steps': tracker.end_steps, 'mean_return': mean_return,
+                          'elapsed': elapsed, 'steps_per_second': env_steps / elapsed,
+                          'solved': solved, 'solve_threshold': config.solve_threshold, **diagnostics})
+    except KeyboardInterrupt:
+        interrupted = True  # keep what has been learned so far
+    finally:
+        envs.close()
+    return TrainResult(ac=ac, config=config, env_steps=env_steps, train_seconds=time.perf_counter() - start,
+                       episode_returns=list(tracker.returns), episode_end_steps=list(tracker.end_steps),
+                       solved=solved, interrupted=interrupted)
+# %% end
+
+
+# %% notebook: evaluate
+def greedy_actions(ac, states):
+    # the most likely action of the policy, shape (batch_size); no sampling
+    with torch.no_grad():
+        return ac.actor(states).argmax(dim=1)
+
+
+def evaluate(ac, env_id='LunarLander-v3', episodes=100, first_seed=10_000):
+    # Returns of `episodes` greedy episodes, each on its own fresh seed, which no training
+    # environment used. All episodes run side by side, so the policy is called on a batch.
+    envs = [gym.make(env_id) for _ in range(episodes)]
+    observations = [env.reset(seed=first_seed + i)[0] for i, env in enumerate(envs)]
+    returns = np.zeros(episodes)
+    running = list(range(episodes))  # the episodes that have not ended yet
+    while running:
+        actions = greedy_actions(ac, torch.as_tensor(np.array([observations[i] for i in running])))
+        still_running = []
+        for i, action in zip(running, actions.tolist()):
+            observations[i], reward, terminated, truncated, _ = envs[i].step(action)
+            returns[i] += reward
+            if not (terminated or truncated):
+                still_running.append(i)
+        running = still_running
+    for env in envs:
+        env.close()
+    return returns
+# %% end
