@@ -13,7 +13,6 @@ Command line (`python ppo_reference.py --help`):
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -461,3 +460,147 @@ def evaluate(ac, env_id='LunarLander-v3', episodes=100, first_seed=10_000):
         env.close()
     return returns
 # %% end
+
+
+# ------------------------------------------------------------------------------------
+# Checkpoints, the landing GIF and the command line
+# ------------------------------------------------------------------------------------
+
+def save_checkpoint(ac, config, path):
+    torch.save({'state_dict': ac.state_dict(), 'config': dataclasses.asdict(config),
+                'state_dim': ac.actor[0].in_features, 'num_actions': ac.actor[4].out_features}, path)
+
+
+def load_checkpoint(path):
+    """(ac, config) from a file written by save_checkpoint()."""
+    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    config = Config(**checkpoint['config'])
+    ac = PPO(checkpoint['state_dim'], checkpoint['num_actions'], config.gamma, config.lmbda, config.epsilon,
+             config.num_steps)
+    ac.load_state_dict(checkpoint['state_dict'])
+    return ac, config
+
+
+def record_episode(ac, path, env_id='LunarLander-v3', seed=10_000, fps=50):
+    """Plays one greedy episode on `seed` and writes it as a GIF; returns its return."""
+    import rl_gui  # only needed here: rendering is not part of training
+    env = gym.make(env_id, render_mode='rgb_array')
+    observation, _ = env.reset(seed=seed)
+    render = rl_gui.create_renderer(env, fps=fps, figsize=(4, 3))
+    render()
+    episode_return, done = 0.0, False
+    while not done:
+        action = greedy_actions(ac, torch.as_tensor(observation).unsqueeze(0)).item()
+        observation, reward, terminated, truncated, _ = env.step(action)
+        episode_return += reward
+        done = terminated or truncated
+        render(f'seed {seed}   return {episode_return:7.1f}')
+    env.close()
+    render.save_gif(path, fps=25)
+    return episode_return
+
+
+def _positive_int(text):
+    try:
+        value = int(text.replace('_', ''))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a whole number') from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'must be a positive number, got {value}')
+    return value
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description='Train the reference PPO on LunarLander-v3 until solved (mean return of the last 100 '
+                    'training episodes >= 200) or until the step budget is used up, then evaluate the greedy '
+                    'policy on 100 fresh seeds. Writes summary.json, learning_curve.png, policy.pt and '
+                    'landing.gif to the output folder.')
+    parser.add_argument('--seed', type=int, default=Config.seed, help='random seed (default: %(default)s)')
+    parser.add_argument('--total-steps', type=_positive_int, default=Config.total_steps,
+                        help='budget of environment steps (default: %(default)s)')
+    parser.add_argument('--out', metavar='DIR', help='output folder (default: runs/<timestamp>)')
+    parser.add_argument('--load', metavar='CHECKPOINT',
+                        help='evaluate this policy.pt instead of training, and write a GIF')
+    parser.add_argument('--eval-episodes', type=_positive_int, default=100,
+                        help='greedy evaluation episodes (default: %(default)s)')
+    args = parser.parse_args(argv)
+    if args.load is not None and not os.path.isfile(args.load):
+        parser.error(f'checkpoint not found: {args.load}')
+    if args.out is not None and os.path.exists(os.path.join(args.out, 'summary.json')):
+        parser.error(f'{args.out} already holds a run (summary.json); choose another --out')
+    return args
+
+
+def _output_folder(out):
+    if out is None:
+        out = os.path.join('runs', time.strftime('%Y%m%d-%H%M%S'))
+        suffix, base = 1, out
+        while os.path.exists(out):
+            out, suffix = f'{base}-{suffix}', suffix + 1
+    os.makedirs(out, exist_ok=True)
+    return out
+
+
+def _evaluate_and_record(ac, config, out, episodes):
+    """Greedy evaluation, plus a GIF of the first evaluation episode that lands (>= 200)."""
+    returns = evaluate(ac, config.env_id, episodes=episodes)
+    landing = int(np.argmax(returns >= config.solve_threshold)) if (returns >= config.solve_threshold).any() \
+        else int(np.argmax(returns))
+    record_episode(ac, os.path.join(out, 'landing.gif'), config.env_id, seed=10_000 + landing)
+    return returns
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    out = _output_folder(args.out)
+
+    if args.load is not None:
+        ac, config = load_checkpoint(args.load)
+        torch.set_num_threads(config.torch_threads)
+        returns = _evaluate_and_record(ac, config, out, args.eval_episodes)
+        summary = {'checkpoint': args.load, 'eval_mean': float(returns.mean()), 'eval_std': float(returns.std()),
+                   'eval_episodes': len(returns), 'eval_returns': returns.round(2).tolist()}
+        with open(os.path.join(out, 'evaluation.json'), 'w') as file:
+            json.dump(summary, file, indent=2)
+        print(f'greedy evaluation of {args.load}: {returns.mean():.1f} ± {returns.std():.1f} over {len(returns)} '
+              f'episodes -> {out}')
+        return 0
+
+    import rl_gui
+    config = Config(seed=args.seed, total_steps=args.total_steps)
+    monitor = rl_gui.TrainingMonitor(plot=False)
+    result = train(config, callback=monitor)
+    monitor.close()
+
+    save_checkpoint(result.ac, config, os.path.join(out, 'policy.pt'))
+    figure = rl_gui.plot_learning_curve(result.episode_returns, result.episode_end_steps,
+                                        window=config.solve_window, threshold=config.solve_threshold,
+                                        title=f'PPO on {config.env_id}, seed {config.seed}')
+    figure.savefig(os.path.join(out, 'learning_curve.png'))
+    returns = _evaluate_and_record(result.ac, config, out, args.eval_episodes)
+
+    summary = {
+        'solved': result.solved, 'interrupted': result.interrupted,
+        'env_steps': result.env_steps, 'train_seconds': round(result.train_seconds, 2),
+        'steps_per_second': round(result.env_steps / result.train_seconds, 1),
+        'episodes': len(result.episode_returns),
+        'final_mean_return': round(float(np.mean(result.episode_returns[-config.solve_window:])), 2)
+        if result.episode_returns else None,
+        'eval_mean': round(float(returns.mean()), 2), 'eval_std': round(float(returns.std()), 2),
+        'eval_episodes': len(returns), 'eval_returns': returns.round(2).tolist(),
+        'seed': config.seed, 'hyperparameters': dataclasses.asdict(config),
+        'versions': {'torch': torch.__version__, 'gymnasium': gym.__version__, 'numpy': np.__version__},
+    }
+    with open(os.path.join(out, 'summary.json'), 'w') as file:
+        json.dump(summary, file, indent=2)
+
+    status = 'solved' if result.solved else 'interrupted' if result.interrupted else 'NOT solved'
+    print(f'{status} after {result.env_steps:,} steps in {result.train_seconds:.1f} s '
+          f'({summary["steps_per_second"]:,.0f} steps/s); greedy evaluation {returns.mean():.1f} ± '
+          f'{returns.std():.1f} over {len(returns)} episodes -> {out}')
+    return 0 if result.solved else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
