@@ -396,8 +396,8 @@ def train(config, callback=None):
     generator = torch.Generator().manual_seed(config.seed)
 
     envs = make_envs(config.env_id, config.num_envs)
-    state_dim = envs.single_observation_space.shape[0]
-    num_actions = envs.single_action_space.n
+    state_dim = int(envs.single_observation_space.shape[0])
+    num_actions = int(envs.single_action_space.n)
     ac = PPO(state_dim, num_actions, config.gamma, config.lmbda, config.epsilon, config.num_steps)
     optimizer = optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5)
 
@@ -440,15 +440,16 @@ def greedy_actions(ac, states):
         return ac.actor(states).argmax(dim=1)
 
 
-def evaluate(ac, env_id='LunarLander-v3', episodes=100, first_seed=10_000):
+def evaluate(ac, env_id='LunarLander-v3', episodes=100, first_seed=10_000, act=greedy_actions):
     # Returns of `episodes` greedy episodes, each on its own fresh seed, which no training
-    # environment used. All episodes run side by side, so the policy is called on a batch.
+    # environment used. All episodes run side by side, so the policy is called on a batch;
+    # act(ac, states) gives the actions, shape (batch_size).
     envs = [gym.make(env_id) for _ in range(episodes)]
     observations = [env.reset(seed=first_seed + i)[0] for i, env in enumerate(envs)]
     returns = np.zeros(episodes)
     running = list(range(episodes))  # the episodes that have not ended yet
     while running:
-        actions = greedy_actions(ac, torch.as_tensor(np.array([observations[i] for i in running])))
+        actions = act(ac, torch.as_tensor(np.array([observations[i] for i in running])))
         still_running = []
         for i, action in zip(running, actions.tolist()):
             observations[i], reward, terminated, truncated, _ = envs[i].step(action)
@@ -468,7 +469,7 @@ def evaluate(ac, env_id='LunarLander-v3', episodes=100, first_seed=10_000):
 
 def save_checkpoint(ac, config, path):
     torch.save({'state_dict': ac.state_dict(), 'config': dataclasses.asdict(config),
-                'state_dim': ac.actor[0].in_features, 'num_actions': ac.actor[4].out_features}, path)
+                'state_dim': int(ac.actor[0].in_features), 'num_actions': int(ac.actor[4].out_features)}, path)
 
 
 def load_checkpoint(path):

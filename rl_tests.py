@@ -87,7 +87,7 @@ def call(function, *args, returns=None, **kwargs):
     name = getattr(function, '__name__', 'the function')
     try:
         result = function(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - student code may raise anything
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - student code may raise anything
         yield (False, describe_exception(exc, name))
         return FAILED
     if returns is not None and not (isinstance(result, (tuple, list)) and len(result) == returns):

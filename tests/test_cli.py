@@ -1,0 +1,82 @@
+"""The reference trainer and its command line (short runs only)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import ppo_reference
+from ppo_reference import Config, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUMMARY_KEYS = {'solved', 'env_steps', 'train_seconds', 'eval_mean', 'eval_std', 'eval_episodes',
+                'steps_per_second', 'seed', 'hyperparameters'}
+
+
+def test_a_short_run_writes_its_results(tmp_path, capsys):
+    out = tmp_path / 'run'
+    code = ppo_reference.main(['--total-steps', '3000', '--out', str(out), '--eval-episodes', '3', '--seed', '2'])
+    assert code == 1  # not solved within 3000 steps
+    summary = json.loads((out / 'summary.json').read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary['env_steps'] == 4096 and summary['seed'] == 2 and summary['eval_episodes'] == 3
+    assert summary['hyperparameters']['total_steps'] == 3000 and summary['solved'] is False
+    for name in ('policy.pt', 'learning_curve.png', 'landing.gif'):
+        assert (out / name).stat().st_size > 1000
+    assert 'NOT solved after 4,096 steps' in capsys.readouterr().out
+
+
+def test_the_same_seed_gives_the_same_run():
+    first, second = (train(Config(total_steps=4096, seed=5)) for _ in range(2))
+    assert first.episode_returns == second.episode_returns
+    assert all(torch.equal(a, b) for a, b in zip(first.ac.parameters(), second.ac.parameters()))
+
+
+def test_a_loaded_checkpoint_acts_the_same(tmp_path):
+    result = train(Config(total_steps=2048, seed=1))
+    ppo_reference.save_checkpoint(result.ac, result.config, tmp_path / 'policy.pt')
+    ac, config = ppo_reference.load_checkpoint(tmp_path / 'policy.pt')
+    assert config == result.config
+    states = torch.as_tensor(np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32))
+    assert torch.equal(ppo_reference.greedy_actions(ac, states), ppo_reference.greedy_actions(result.ac, states))
+
+
+def test_load_evaluates_without_training(tmp_path, capsys):
+    result = train(Config(total_steps=2048))
+    ppo_reference.save_checkpoint(result.ac, result.config, tmp_path / 'policy.pt')
+    out = tmp_path / 'eval'
+    assert ppo_reference.main(['--load', str(tmp_path / 'policy.pt'), '--out', str(out), '--eval-episodes', '4']) == 0
+    evaluation = json.loads((out / 'evaluation.json').read_text())
+    assert evaluation['eval_episodes'] == 4 and len(evaluation['eval_returns']) == 4
+    assert (out / 'landing.gif').exists() and not (out / 'policy.pt').exists()
+    assert 'greedy evaluation of' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--total-steps', '-5'], 'argument --total-steps: must be a positive number, got -5'),
+    (['--total-steps', 'lots'], "argument --total-steps: 'lots' is not a whole number"),
+    (['--load', 'no/such/policy.pt'], 'checkpoint not found: no/such/policy.pt'),
+    (['--eval-episodes', '0'], 'argument --eval-episodes: must be a positive number, got 0'),
+])
+def test_bad_arguments_get_a_clear_message_and_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ppo_reference.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / 'summary.json').write_text('{}')
+    with pytest.raises(SystemExit):
+        ppo_reference.main(['--out', str(tmp_path)])
+    assert 'already holds a run' in capsys.readouterr().err
+
+
+def test_help_from_the_command_line():
+    result = subprocess.run([sys.executable, 'ppo_reference.py', '--help'], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and '--total-steps' in result.stdout and '--load' in result.stdout
