@@ -242,6 +242,7 @@ class Config:
     minibatch_size: int = 512      # transitions per gradient step
     learning_rate: float = 1e-3
     anneal_lr: bool = True         # decay the learning rate linearly to 0 over total_steps
+    anneal_epsilon: bool = False   # decay the clip range the same way (as in the PPO paper's Atari runs)
     critic_coef: float = 0.5       # weight of L_VF in the total loss
     entropy_coef: float = 0.01     # bonus for a less certain policy: keeps exploring early on
     max_grad_norm: float = 0.5     # clip the global gradient norm of each step
@@ -367,7 +368,7 @@ def ppo_update(ac, optimizer, rollout, config, generator=None):
     # how far the K epochs moved the policy: with the seed's bug the clip fraction stays 0
     with torch.no_grad():
         log_ratios = ac.compute_log_probs(states, actions) - log_probs_old
-        clip_fraction = ((log_ratios.exp() - 1).abs() > config.epsilon).float().mean().item()
+        clip_fraction = ((log_ratios.exp() - 1).abs() > ac.epsilon).float().mean().item()
         approx_kl = ((log_ratios.exp() - 1) - log_ratios).mean().item()
     return {'actor_loss': actor_loss.item(), 'critic_loss': critic_loss.item(),
             'clip_fraction': clip_fraction, 'approx_kl': approx_kl}
@@ -408,8 +409,11 @@ def train(config, callback=None):
     start = time.perf_counter()
     try:
         while env_steps < config.total_steps and not solved:
+            remaining = 1 - env_steps / config.total_steps
             if config.anneal_lr:
-                optimizer.param_groups[0]['lr'] = config.learning_rate * (1 - env_steps / config.total_steps)
+                optimizer.param_groups[0]['lr'] = config.learning_rate * remaining
+            if config.anneal_epsilon:
+                ac.epsilon = config.epsilon * remaining
             rollout, states_now, env_steps = collect_rollout(
                 envs, ac, states_now, config.num_steps, tracker, env_steps)
             diagnostics = ppo_update(ac, optimizer, rollout, config, generator)

@@ -10,6 +10,7 @@ output, paced to `fps`, and the last frame stays in the saved notebook. Anywhere
 (a script, pytest) nothing is displayed and the frames are only collected.
 """
 
+import html
 import io
 import math
 import sys
@@ -221,10 +222,14 @@ class TrainingMonitor:
         else:
             self._draw_text(stats, final)
 
-    def _draw_text(self, stats, final):
+    def _bar(self, stats, width=20):
         total = stats.get('total_steps') or stats['env_steps'] or 1
-        filled = min(20, int(20 * stats['env_steps'] / total))
-        line = f'[{"#" * filled}{"." * (20 - filled)}] {self.summary(stats)}'
+        filled = min(width, int(width * stats['env_steps'] / total))
+        return filled, width - filled
+
+    def _draw_text(self, stats, final):
+        filled, empty = self._bar(stats)
+        line = f'[{"#" * filled}{"." * empty}] {self.summary(stats)}'
         if self._is_terminal():
             padding = ' ' * max(0, self._line_width - len(line))
             self._line_width = len(line)
@@ -234,16 +239,18 @@ class TrainingMonitor:
         self.file.flush()
 
     def _draw_kernel(self, stats):
-        from IPython.display import HTML, Image as IPythonImage, display
-        total = stats.get('total_steps') or stats['env_steps'] or 1
+        from IPython.display import Image as IPythonImage, display
+        # a text bar, not <progress>: it survives the HTML sanitizer of a reopened notebook
+        filled, empty = self._bar(stats, 30)
         colour = '#1a7f37' if stats.get('solved') else '#0969da'
-        page = HTML(f'<div style="font-family:monospace">'
-                    f'<progress value="{min(stats["env_steps"], total)}" max="{total}" '
-                    f'style="width:100%;accent-color:{colour}"></progress><br>{self.summary(stats)}</div>')
+        text = f'{"█" * filled}{"░" * empty} {self.summary(stats)}'
+        page = {'text/plain': text,
+                'text/html': f'<pre style="margin:0"><span style="color:{colour}">{"█" * filled}</span>'
+                             f'<span style="color:#bbb">{"░" * empty}</span> {html.escape(self.summary(stats))}</pre>'}
         if self._text_handle is None:
-            self._text_handle = display(page, display_id=True)
+            self._text_handle = display(page, raw=True, display_id=True)
         else:
-            self._text_handle.update(page)
+            self._text_handle.update(page, raw=True)
         if self.plot:
             figure = plot_learning_curve(stats['episode_returns'], stats.get('episode_end_steps'),
                                          window=self.window, threshold=stats.get('solve_threshold', 200.0))

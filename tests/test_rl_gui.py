@@ -52,12 +52,12 @@ class FakeDisplay:
     def __init__(self):
         self.shown, self.updates = [], []
 
-    def display(self, obj, display_id=False):
+    def display(self, obj, display_id=False, raw=False):
         self.shown.append(obj)
         recorder = self
 
         class Handle:
-            def update(self, new):
+            def update(self, new, raw=False):
                 recorder.updates.append(new)
         return Handle() if display_id else None
 
@@ -72,7 +72,6 @@ def kernel(monkeypatch):
         def __init__(self, data=None, format=None, width=None):
             self.data, self.format, self.width = data, format, width
     display_module.Image = Wrapped
-    display_module.HTML = lambda text: text
     monkeypatch.setitem(sys.modules, 'IPython.display', display_module)
     monkeypatch.setattr(rl_gui, 'in_kernel', lambda: True)
     return fake
@@ -111,7 +110,8 @@ def test_monitor_in_a_kernel_updates_a_progress_bar_and_a_curve(kernel):
         monitor(stats(steps))
     assert len(kernel.shown) == 2  # the progress text and the curve, displayed once each
     assert len(kernel.updates) == 4
-    assert '<progress value="3000" max="10000"' in kernel.updates[-2]
+    assert kernel.updates[-2]['text/plain'] == '█████████░░░░░░░░░░░░░░░░░░░░░ ' + monitor.summary(stats(3000))
+    assert '3,000 / 10,000 steps (30%)' in kernel.updates[-2]['text/html']
     assert kernel.updates[-1].format == 'png' and kernel.updates[-1].data.startswith(b'\x89PNG')
 
 

@@ -1,0 +1,96 @@
+"""Where the trainer's time goes: the environments, the policy during rollouts, and the
+learner, each measured on its own; and the cost of encoding one rendered frame.
+
+    python benchmarks/profile_trainer.py [--rollouts 20]
+
+Run it on an otherwise idle machine: the figures are seconds, and a second process on a
+2-core machine changes them.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import ppo_reference  # noqa: E402
+import rl_gui  # noqa: E402
+from ppo_reference import Config, EpisodeTracker, PPO, collect_rollout, make_envs, ppo_update  # noqa: E402
+
+
+def timed(function, repeat):
+    start = time.perf_counter()
+    for _ in range(repeat):
+        function()
+    return (time.perf_counter() - start) / repeat
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--rollouts', type=int, default=20, help='rollouts to time (default: %(default)s)')
+    args = parser.parse_args(argv)
+    config = Config()
+    torch.set_num_threads(config.torch_threads)
+    torch.manual_seed(0)
+    envs = make_envs(config.env_id, config.num_envs)
+    ac = PPO(8, 4, config.gamma, config.lmbda, config.epsilon, config.num_steps)
+    optimizer = torch.optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5)
+    observations, _ = envs.reset(seed=0)
+    batch = config.batch_size
+
+    # 1. the environments alone, with random actions
+    rng = np.random.default_rng(0)
+    env_seconds = timed(lambda: envs.step(rng.integers(0, 4, config.num_envs)), batch // config.num_envs * args.rollouts)
+    env_seconds *= batch // config.num_envs
+
+    # 2. a whole rollout: environments + policy + storage
+    state = {'states': torch.from_numpy(observations), 'steps': 0}
+    tracker = EpisodeTracker(config.num_envs)
+    rollouts = []
+
+    def rollout():
+        result, state['states'], state['steps'] = collect_rollout(envs, ac, state['states'], config.num_steps,
+                                                                  tracker, state['steps'])
+        rollouts.append(result)
+    rollout_seconds = timed(rollout, args.rollouts)
+
+    # 3. the learner on one rollout: old log-probs, GAE, K epochs of minibatch steps
+    generator = torch.Generator().manual_seed(0)
+    learner_seconds = timed(lambda: ppo_update(ac, optimizer, rollouts.pop(), config, generator), args.rollouts)
+
+    # 4. one GAE call and one forward pass of the policy for N states
+    states = torch.randn(config.num_envs, 8)
+    policy_seconds = timed(lambda: ac.select_actions(states), 2000)
+    data = [torch.randn(batch, 8), torch.randn(batch), torch.randn(batch, 8), torch.rand(batch) < 0.01,
+            torch.zeros(batch, dtype=torch.bool)]
+    gae_seconds = timed(lambda: ac.compute_advantages(*data), 200)
+
+    # 5. rendering: encode one 600x400 frame with a caption
+    import gymnasium as gym
+    env = gym.make(config.env_id, render_mode='rgb_array')
+    env.reset(seed=0)
+    frame = env.render()
+    font = rl_gui._font(16)
+    encode_seconds = timed(lambda: rl_gui.encode_frame(frame, 'sum of rewards: -123.45', font=font), 300)
+
+    per_rollout = rollout_seconds + learner_seconds
+    print(f'batch of {batch} transitions ({config.num_envs} envs x {config.num_steps} steps), '
+          f'{config.update_epochs} epochs of minibatches of {config.minibatch_size}, torch threads {config.torch_threads}')
+    print(f'environments alone (random actions): {batch / env_seconds:8,.0f} steps/s  '
+          f'({1000 * env_seconds:6.1f} ms per batch)')
+    print(f'rollout (envs + policy + storage):   {batch / rollout_seconds:8,.0f} steps/s  '
+          f'({1000 * rollout_seconds:6.1f} ms per batch; policy {1e6 * policy_seconds:.0f} us per step of N envs)')
+    print(f'learner (log-probs, GAE, update):    {batch / learner_seconds:8,.0f} steps/s  '
+          f'({1000 * learner_seconds:6.1f} ms per batch; GAE {1000 * gae_seconds:.2f} ms)')
+    print(f'whole iteration:                     {batch / per_rollout:8,.0f} steps/s  '
+          f'(rollout {100 * rollout_seconds / per_rollout:.0f}%, learner {100 * learner_seconds / per_rollout:.0f}%)')
+    print(f'rl_gui: encoding one 600x400 frame with a caption: {1000 * encode_seconds:.2f} ms')
+
+
+if __name__ == '__main__':
+    main()
