@@ -116,6 +116,8 @@ def worker(job_path):
     """Grades one submission described by the JSON file job_path; writes job_path + '.result'."""
     with open(job_path, encoding='utf-8') as file:
         job = json.load(file)
+    # limits set here, in the worker itself: a preexec_fn is not safe in a threaded parent
+    _limit_resources(job['memory_mb'])
     result_path = job_path + '.result'
     sys.path.insert(0, ROOT)
     import torch
@@ -182,14 +184,12 @@ def worker(job_path):
 
 
 def _limit_resources(memory_mb):
-    def apply():
-        import resource
-        os.setsid()  # its own process group, so that a timeout kills all of it
-        memory = memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
-    return apply
+    """Caps this (worker) process: address space, and the size of any file it writes."""
+    import resource
+    memory = memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
 
 
 # ------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def grade_one(path, timeout, memory_mb, hidden):
     with tempfile.TemporaryDirectory(prefix='grade-') as folder:
         job_path = os.path.join(folder, 'job.json')
         with open(job_path, 'w', encoding='utf-8') as file:
-            json.dump({'pieces': pieces, 'notes': notes, 'hidden': hidden}, file)
+            json.dump({'pieces': pieces, 'notes': notes, 'hidden': hidden, 'memory_mb': memory_mb}, file)
         work = os.path.join(folder, 'work')
         os.mkdir(work)
         log_path = os.path.join(folder, 'worker.log')
@@ -220,7 +220,7 @@ def grade_one(path, timeout, memory_mb, hidden):
         with open(log_path, 'wb') as log:
             process = subprocess.Popen([sys.executable, os.path.abspath(__file__), '--worker', job_path],
                                        cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                       env=environment, preexec_fn=_limit_resources(memory_mb))
+                                       env=environment, start_new_session=True)  # its own process group
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

@@ -49,6 +49,8 @@ SUBMISSIONS = {
     'judy_crash_at_import': with_ppo_patch('class PPO(nn.Module):\n', 'class PPO(nn.Module):\n    scale = 1 / 0\n'),
     'mallory_prints_megabytes': with_ppo_patch('        N = num_states // T\n',
                                                '        print("x" * 2_000_000)\n        N = num_states // T\n'),
+    'nina_memory_hog': with_ppo_patch('        N = num_states // T\n',
+                                      '        hog = bytearray(16 * 2**30)\n        N = num_states // T\n'),
     'oscar_writes_files': with_ppo_patch('        N = num_states // T\n',
                                          '        open("gradebook.csv", "w").write("hacked")\n'
                                          '        open("../gradebook.csv", "w").write("hacked")\n'
@@ -94,6 +96,7 @@ def test_every_submission_gets_a_row_in_order(graded):
     ('ivan_exit_at_import', 'error', 0.0, ''),
     ('judy_crash_at_import', 'error', 0.0, ''),
     ('mallory_prints_megabytes', 'ok', 100.0, ''),
+    ('nina_memory_hog', 'ok', None, ''),
     ('oscar_writes_files', 'ok', 100.0, ''),
     ('peggy_training_cell_not_run', 'ok', 100.0, ''),
     ('trent_no_ppo', 'no PPO class', 0.0, ''),
@@ -129,6 +132,7 @@ def test_feedback_is_the_students_report(graded):
     assert feedback.startswith('# Feedback: bob_no_lambda\n\nScore: ')
     assert '- ✗ case 1: advantages are incorrect' in feedback and 'This looks like a known mistake: λ is missing' in feedback
     assert 'compute_loss() raised SystemExit: 3' in (out / 'feedback' / 'grace_exit_in_method.md').read_text()
+    assert 'compute_advantages() raised MemoryError' in (out / 'feedback' / 'nina_memory_hog.md').read_text()
     assert 'not implemented yet' in (out / 'feedback' / 'erin_not_started.md').read_text()
     assert 'could not be graded (status: timeout)' in (out / 'feedback' / 'frank_infinite_loop.md').read_text()
     assert len(list((out / 'feedback').iterdir())) == len(SUBMISSIONS)
@@ -141,7 +145,7 @@ def test_written_files_stay_in_the_sandbox(graded):
 
 
 def test_the_batch_finishes_within_its_timeouts(graded):
-    # 16 submissions, 2 at a time: one timeout plus a few seconds each for the rest
+    # 17 submissions, 2 at a time: one timeout plus a few seconds each for the rest
     assert graded[3] < TIMEOUT + 8 * 10
 
 

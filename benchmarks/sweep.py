@@ -1,0 +1,55 @@
+"""A hyperparameter sweep of the reference trainer: every setting of a grid on every seed,
+two runs at a time (this machine has 2 cores), one JSON line per run.
+
+    python benchmarks/sweep.py grid.json --seeds 0-4 --out benchmarks/results/sweep.jsonl
+
+grid.json maps a name to Config overrides, e.g.
+    {"lr2e-3": {"learning_rate": 2e-3}, "ent0": {"entropy_coef": 0.0}}
+Each line: name, seed, solved, env steps, seconds, the last 100 training episodes' mean,
+and the greedy evaluation on 100 fresh seeds (mean, std). Env steps and evaluations are
+deterministic per seed; seconds are not comparable across lines, since two runs share
+the machine.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import ppo_reference  # noqa: E402
+from time_to_solve import seeds_from  # noqa: E402
+
+
+def run(job):
+    name, overrides, seed = job
+    result = ppo_reference.train(ppo_reference.Config(seed=seed, **overrides))
+    returns = ppo_reference.evaluate(result.ac, episodes=100) if result.solved else None
+    last = result.episode_returns[-100:]
+    return {'name': name, 'seed': seed, 'solved': result.solved, 'steps': result.env_steps,
+            'secs': round(result.train_seconds, 1), 'last': round(sum(last) / max(1, len(last)), 1),
+            'ev': None if returns is None else [round(float(returns.mean()), 1), round(float(returns.std()), 1)]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('grid', help='JSON file: {name: {Config field: value}}')
+    parser.add_argument('--seeds', default='0-4')
+    parser.add_argument('--out', required=True, help='JSON lines file to append to')
+    parser.add_argument('--processes', type=int, default=2)
+    args = parser.parse_args(argv)
+    with open(args.grid) as file:
+        grid = json.load(file)
+    jobs = [(name, overrides, seed) for name, overrides in grid.items() for seed in seeds_from(args.seeds)]
+    with multiprocessing.get_context('fork').Pool(args.processes) as pool, open(args.out, 'a') as out:
+        for line in pool.imap_unordered(run, jobs):
+            print(json.dumps(line), flush=True)
+            out.write(json.dumps(line) + '\n')
+            out.flush()
+
+
+if __name__ == '__main__':
+    main()
