@@ -24,6 +24,7 @@ import ast
 import collections
 import concurrent.futures
 import csv
+import hashlib
 import io
 import json
 import linecache
@@ -37,7 +38,6 @@ import time
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 COLUMNS = ['submission', 'status', 'passed', 'failed', 'score', 'first_mistake', 'detail']
-OUTPUT_LIMIT = 64 * 1024   # characters of the submission's own printing that are kept
 LOG_LIMIT = 4 * 1024       # characters of the worker's error log shown in a detail
 FILE_SIZE_LIMIT = 64 * 2**20
 
@@ -51,15 +51,17 @@ class NotANotebook(Exception):
 
 
 def definitions(notebook_text):
-    """(code, notes): the defining statements of all code cells, in order, and notes on
-    cells that could not be parsed. Raises NotANotebook for anything but a notebook."""
+    """(pieces, notes, skipped): the defining statements of all code cells, in order, as
+    (cell, line, code); notes on cells that could not be parsed; and {name: (cell, line)}
+    of the names assigned by statements that are not run. Raises NotANotebook for
+    anything but a notebook."""
     try:
         notebook = json.loads(notebook_text)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise NotANotebook(f'not valid JSON ({exc})') from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get('cells'), list):
         raise NotANotebook('valid JSON, but not a notebook (no list of cells)')
-    pieces, notes = [], []
+    pieces, notes, skipped = [], [], {}
     for number, cell in enumerate(notebook['cells'], 1):
         if not isinstance(cell, dict) or cell.get('cell_type') != 'code':
             continue
@@ -79,7 +81,13 @@ def definitions(notebook_text):
                 code = ''.join(f'@{ast.get_source_segment(source, d)}\n' for d in decorators)
                 code += ast.get_source_segment(source, node)
                 pieces.append((number, decorators[0].lineno if decorators else node.lineno, code))
-    return pieces, notes
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for name in ast.walk(target):
+                        if isinstance(name, ast.Name):
+                            skipped.setdefault(name.id, (number, node.lineno))
+    return pieces, notes, skipped
 
 
 def _is_constant_assignment(node):
@@ -96,19 +104,13 @@ def _is_constant_assignment(node):
 # The worker: runs in its own process, one submission
 # ------------------------------------------------------------------------------------
 
-class _CappedText(io.TextIOBase):
-    """A stdout/stderr replacement that keeps the first OUTPUT_LIMIT characters."""
-
-    def __init__(self):
-        self.parts, self.size = [], 0
+class _Discard(io.TextIOBase):
+    """stdout and stderr of the submission: printing costs nothing and goes nowhere."""
 
     def writable(self):
         return True
 
     def write(self, text):
-        if self.size < OUTPUT_LIMIT:
-            self.parts.append(text[:OUTPUT_LIMIT - self.size])
-        self.size += len(text)
         return len(text)
 
 
@@ -123,6 +125,7 @@ def worker(job_path):
     import torch
     torch.set_num_threads(1)
     import rl_tests
+    rl_tests.HARNESS_FILES.add(os.path.abspath(__file__))  # feedback quotes the student's lines only
 
     def finish(**result):
         temporary = result_path + '.partial'
@@ -130,9 +133,8 @@ def worker(job_path):
             json.dump(result, file)
         os.replace(temporary, result_path)
 
-    captured = _CappedText()
     real_stdout, real_stderr = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = captured
+    sys.stdout = sys.stderr = _Discard()
     namespace = {'__name__': '__submission__', '__builtins__': __builtins__}
     notes = list(job['notes'])
     try:
@@ -162,10 +164,7 @@ def worker(job_path):
 
     tests = [rl_tests.test_ppo(PPO)]
     if job.get('hidden'):
-        hidden = {'__name__': '__hidden_tests__'}
-        with open(job['hidden'], encoding='utf-8') as file:
-            exec(compile(file.read(), job['hidden'], 'exec'), hidden)
-        tests.append(hidden['hidden_tests'](PPO))
+        tests.append(load_hidden_tests(job['hidden'])(PPO))
 
     def all_tests():
         for generator in tests:
@@ -178,9 +177,26 @@ def worker(job_path):
         return finish(status='error', notes=notes,
                       detail='the tests could not finish: ' + rl_tests.describe_exception(exc))
     sys.stdout, sys.stderr = real_stdout, real_stderr
-    finish(status='ok', notes=notes, passed=report.cases_passed, failed=len(report.cases) - report.cases_passed,
-           score=round(100 * report.score, 1), mistakes=report.mistakes, feedback=report.to_markdown(),
-           printed=captured.size)
+    # a name the tests missed that the notebook assigns in a statement grading does not run
+    messages = [message for case in report.cases for message in case.failures] + [report.stopped or '']
+    for name in sorted({match for message in messages for match in re.findall(r"name '(\w+)' is not defined", message)}):
+        if name in job['skipped']:
+            cell, line = job['skipped'][name]
+            notes.append(f'`{name}` is assigned in code cell {cell}, line {line}, which grading does not run: it runs '
+                         'only imports, functions, classes and constants. Define it inside your class or function.')
+    finish(status='error' if report.stopped else 'ok', detail=report.stopped or '', notes=notes,
+           passed=report.cases_passed, failed=len(report.cases) - report.cases_passed,
+           score=round(100 * report.score, 1), mistakes=report.mistakes, feedback=report.to_markdown())
+
+
+def load_hidden_tests(path):
+    """The hidden_tests(PPO) generator function defined by an instructor's file."""
+    namespace = {'__name__': '__hidden_tests__'}
+    with open(path, encoding='utf-8') as file:
+        exec(compile(file.read(), path, 'exec'), namespace)
+    if not callable(namespace.get('hidden_tests')):
+        raise ValueError(f'{path} does not define hidden_tests(PPO)')
+    return namespace['hidden_tests']
 
 
 def _limit_resources(memory_mb):
@@ -203,7 +219,7 @@ def grade_one(path, timeout, memory_mb, hidden):
     row.update(submission=name, passed=0, failed=0, score=0.0)
     try:
         with open(path, encoding='utf-8') as file:
-            pieces, notes = definitions(file.read())
+            pieces, notes, skipped = definitions(file.read())
     except (NotANotebook, UnicodeDecodeError, OSError) as exc:
         row.update(status='not a notebook', detail=str(exc))
         return row, _feedback(name, row, [])
@@ -211,7 +227,8 @@ def grade_one(path, timeout, memory_mb, hidden):
     with tempfile.TemporaryDirectory(prefix='grade-') as folder:
         job_path = os.path.join(folder, 'job.json')
         with open(job_path, 'w', encoding='utf-8') as file:
-            json.dump({'pieces': pieces, 'notes': notes, 'hidden': hidden, 'memory_mb': memory_mb}, file)
+            json.dump({'pieces': pieces, 'notes': notes, 'skipped': skipped, 'hidden': hidden,
+                       'memory_mb': memory_mb}, file)
         work = os.path.join(folder, 'work')
         os.mkdir(work)
         log_path = os.path.join(folder, 'worker.log')
@@ -223,12 +240,18 @@ def grade_one(path, timeout, memory_mb, hidden):
                                        env=environment, start_new_session=True)  # its own process group
             try:
                 process.wait(timeout=timeout)
+                timed_out = False
             except subprocess.TimeoutExpired:
+                timed_out = True
+            try:  # also whatever the submission started and left running
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                row.update(status='timeout', detail=f'did not finish within {timeout:g} s (an infinite loop?)')
-                return row, _feedback(name, row, notes)
+            except ProcessLookupError:
+                pass
+            process.wait()
         result_path = job_path + '.result'
+        if timed_out and not os.path.exists(result_path):
+            row.update(status='timeout', detail=f'did not finish within {timeout:g} s (an infinite loop?)')
+            return row, _feedback(name, row, notes)
         if not os.path.exists(result_path):
             with open(log_path, 'rb') as log:
                 tail = log.read()[-LOG_LIMIT:].decode('utf-8', 'replace').strip()
@@ -242,7 +265,7 @@ def grade_one(path, timeout, memory_mb, hidden):
 
     row['status'] = result['status']
     row['detail'] = result.get('detail', '')
-    if result['status'] == 'ok':
+    if 'passed' in result:
         row.update(passed=result['passed'], failed=result['failed'], score=result['score'],
                    first_mistake=(result['mistakes'] or [''])[0])
     return row, _feedback(name, row, result.get('notes', []), result.get('feedback'))
@@ -263,7 +286,10 @@ def _feedback(name, row, notes, report=None):
 
 
 def _safe_filename(name):
-    return re.sub(r'[^\w.\-]+', '_', name) or 'submission'
+    safe = re.sub(r'[^\w.\-]+', '_', name).strip('.') or 'submission'
+    if safe != name:  # keep names that had to change apart from one another
+        safe += '-' + hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]
+    return safe
 
 
 def _write_atomically(path, text):
@@ -284,7 +310,14 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
         futures = {pool.submit(grade_one, path, timeout, memory_mb, hidden): index for index, path in enumerate(paths)}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             index = futures[future]
-            row, feedback = future.result()
+            try:
+                row, feedback = future.result()
+            except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
+                name = os.path.splitext(os.path.basename(paths[index]))[0]
+                row = dict.fromkeys(COLUMNS, '')
+                row.update(submission=name, status='error', passed=0, failed=0, score=0.0,
+                           detail=f'the grader failed on this submission: {type(exc).__name__}: {exc}')
+                feedback = _feedback(name, row, [])
             rows[index] = row
             _write_atomically(os.path.join(out, 'feedback', _safe_filename(row['submission']) + '.md'), feedback)
             if progress:
@@ -315,7 +348,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ['--worker']:
         worker(argv[1])
-        return 0
+        os._exit(0)  # do not wait for threads or children the submission left running
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0] + ': notebooks in, gradebook out.')
     parser.add_argument('submissions', help='folder with the submitted .ipynb files')
     parser.add_argument('--out', required=True, help='folder for gradebook.csv and feedback/')
@@ -326,8 +359,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not os.path.isdir(args.submissions):
         parser.error(f'not a folder: {args.submissions}')
-    if args.hidden is not None and not os.path.isfile(args.hidden):
-        parser.error(f'hidden tests not found: {args.hidden}')
+    if args.hidden is not None:
+        try:
+            load_hidden_tests(args.hidden)
+        except Exception as exc:  # noqa: BLE001
+            parser.error(f'the hidden tests cannot be used: {type(exc).__name__}: {exc}')
     if args.timeout <= 0 or args.memory_mb <= 0:
         parser.error('--timeout and --memory-mb must be positive')
     hidden = os.path.abspath(args.hidden) if args.hidden else None

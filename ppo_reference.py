@@ -350,7 +350,7 @@ def ppo_update(ac, optimizer, rollout, config, generator=None):
         for start in range(0, batch_size, config.minibatch_size):
             index = order[start:start + config.minibatch_size]
             minibatch_advantages = advantages[index]
-            if config.normalize_advantages:
+            if config.normalize_advantages and len(index) > 1:  # the std of one number is NaN
                 minibatch_advantages = ((minibatch_advantages - minibatch_advantages.mean())
                                         / (minibatch_advantages.std() + 1e-8))
             actor_loss, critic_loss = ac.compute_loss(states[index], actions[index], minibatch_advantages,
@@ -533,8 +533,9 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.load is not None and not os.path.isfile(args.load):
         parser.error(f'checkpoint not found: {args.load}')
-    if args.out is not None and os.path.exists(os.path.join(args.out, 'summary.json')):
-        parser.error(f'{args.out} already holds a run (summary.json); choose another --out')
+    result_file = 'evaluation.json' if args.load is not None else 'summary.json'
+    if args.out is not None and os.path.exists(os.path.join(args.out, result_file)):
+        parser.error(f'{args.out} already holds a result ({result_file}); choose another --out')
     return args
 
 

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from rl_gui import in_kernel
+
 __all__ = ['check_torch_tensor', 'run_tests', 'test_ppo', 'check_ready', 'NotReadyError', 'TestReport']
 
 # Tolerances of the extended cases: loose enough for any correct order of floating-point
@@ -97,6 +99,10 @@ def call(function, *args, returns=None, **kwargs):
     return result
 
 
+# files whose frames are never the student's code (grade.py adds itself)
+HARNESS_FILES = {os.path.abspath(__file__)}
+
+
 def describe_exception(exc, function_name='your code'):
     """One line: what was raised, with the student's line where it happened."""
     if isinstance(exc, NotImplementedError):
@@ -114,7 +120,7 @@ def describe_exception(exc, function_name='your code'):
 def _student_frame(exc):
     # the deepest frame of the traceback that is not in this file, a library or Python itself
     libraries = {os.path.dirname(os.__file__), os.path.dirname(torch.__file__), os.path.dirname(np.__file__),
-                 os.path.abspath(__file__)}
+                 *HARNESS_FILES}
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
         if frame.filename.startswith('<frozen'):
@@ -180,15 +186,13 @@ class TestReport:
             if case.section != section:
                 section = case.section
                 yield 'heading', section
-            label = f'case {case.number}'
+            label = f'case {case.number}' if case.number else 'stopped'
             if case.passed:
                 yield 'pass', f'{label}: {case.checks} checks passed'
             for message in case.failures:
                 yield 'fail', f'{label}: {message}'
             for hint in case.hints:
                 yield 'hint', hint
-        if self.stopped:
-            yield 'fail', self.stopped
         if self:
             yield 'summary', f'All {len(self.cases)} cases passed ({self.passed} checks). Well done!'
         else:
@@ -220,12 +224,6 @@ class TestReport:
         rows = [f'<div style="{styles[kind]}">{marks[kind]}{html.escape(text)}</div>' for kind, text in self._lines()]
         return '<div style="font-family:monospace;line-height:1.5">' + ''.join(rows) + '</div>'
 
-
-
-def _in_kernel():
-    ipython = sys.modules.get('IPython')
-    shell = ipython.get_ipython() if ipython is not None else None
-    return shell is not None and getattr(shell, 'kernel', None) is not None
 
 
 def collect(tests):
@@ -270,6 +268,7 @@ def collect(tests):
     except Exception as exc:  # noqa: BLE001 - the tests must never crash the grading cell
         report.stopped = 'the tests stopped early: ' + describe_exception(exc)
         report.failed += 1
+        report.cases.append(Case(section, 0, failures=[report.stopped]))
     if report.stopped is None and not report.cases:
         report.stopped = 'no checks were run'
     # dicts keep insertion order and sorted() is stable: ties stay in order of appearance
@@ -281,7 +280,7 @@ def run_tests(tests):
     """Runs a test generator, shows the report (coloured in Jupyter, plain text elsewhere)
     and returns it. The report is truthy only if every check passed."""
     report = collect(tests)
-    if _in_kernel():
+    if in_kernel():
         from IPython.display import display
         display({'text/plain': report.to_text(), 'text/html': report.to_html()}, raw=True)
     else:
@@ -429,8 +428,7 @@ def make_agent(PPO, gamma, lmbda, epsilon, num_steps, seed):
     try:
         return set_case_weights(ac, seed)
     except Exception as exc:  # noqa: BLE001
-        yield (False, 'PPO.actor and PPO.critic must stay the given networks (nn.Sequential of Linear, ReLU, '
-                      f'Linear, ReLU, Linear); setting their weights failed: {type(exc).__name__}: {exc}')
+        yield (False, NETWORKS_CHANGED + f'{type(exc).__name__}: {exc}')
         return FAILED
 
 
@@ -441,10 +439,10 @@ GAE_CASES = {
         N=3, T=6, gamma=0.9, lmbda=0.8, seed=11,
         terminations=[(0, 2), (1, 5), (2, 0)], truncations=[(1, 2), (2, 3)]),
     'lambda_0': dict(
-        title='λ = 0: the advantage is the one-step TD error δ_t',
+        title='λ = 0, 2 environments × 5 steps',
         N=2, T=5, gamma=0.9, lmbda=0.0, seed=12, terminations=[(0, 1)], truncations=[(1, 3)]),
     'lambda_1': dict(
-        title='λ = 1: the advantage is the discounted return minus v(s_t)',
+        title='λ = 1, 2 environments × 5 steps',
         N=2, T=5, gamma=0.9, lmbda=1.0, seed=13, terminations=[(0, 3)], truncations=[(1, 1)]),
     'long': dict(
         title='8 environments × 16 steps, random episode ends, γ = 0.99',
@@ -529,6 +527,20 @@ def test_ppo(PPO):
     yield from loss_cases(PPO)
 
 
+SEED_SECTIONS = ("compute_advantages(): the course's cases", "compute_loss(): the course's cases")
+NETWORKS_CHANGED = ('PPO.actor and PPO.critic must stay the given networks (nn.Sequential of Linear, ReLU, '
+                    'Linear, ReLU, Linear); setting their weights failed: ')
+
+
+def not_run(sections, reason, cases_per_section=3):
+    """Failed cases standing in for cases that could not run, so that the count stays fixed."""
+    for section in sections:
+        yield section
+        for _ in range(cases_per_section):
+            yield (False, f'not run: {reason}')
+            yield None
+
+
 def seed_cases(PPO):
     # The course's original six cases, with the same seeds, draws, order and tolerances.
     # (Under these weights the critic's ReLUs are dead, so v(s) = 0 and T = 1: they only
@@ -541,19 +553,25 @@ def seed_cases(PPO):
     lmbda = 0.95
     epsilon = 0.2
     num_collection_steps = 1
-    ac = yield from call(PPO, state_dim, num_actions, gamma, lmbda, epsilon, num_collection_steps)
-    if ac is FAILED:
+    try:
+        ac = PPO(state_dim, num_actions, gamma, lmbda, epsilon, num_collection_steps)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001
+        yield from not_run(SEED_SECTIONS, describe_exception(exc, PPO.__name__))
         return
-    with torch.no_grad():
-        for layer in (ac.actor[0], ac.actor[2], ac.actor[4], ac.critic[0], ac.critic[2], ac.critic[4]):
-            mean = rng.uniform(-0.5, 0.5)
-            layer.weight[:] = torch.as_tensor(rng.normal(mean, 0.1, layer.weight.shape))
-            nn.init.zeros_(layer.bias)
+    try:
+        with torch.no_grad():
+            for layer in (ac.actor[0], ac.actor[2], ac.actor[4], ac.critic[0], ac.critic[2], ac.critic[4]):
+                mean = rng.uniform(-0.5, 0.5)
+                layer.weight[:] = torch.as_tensor(rng.normal(mean, 0.1, layer.weight.shape))
+                nn.init.zeros_(layer.bias)
+    except Exception as exc:  # noqa: BLE001
+        yield from not_run(SEED_SECTIONS, NETWORKS_CHANGED + f'{type(exc).__name__}: {exc}')
+        return
 
     sample_states = lambda batch_size: torch.as_tensor(rng.standard_normal((batch_size, state_dim), dtype=np.float32))
     sample_actions = lambda batch_size: torch.as_tensor(rng.choice(num_actions, batch_size))
 
-    yield 'compute_advantages(): the course\'s cases'
+    yield SEED_SECTIONS[0]
     for expected_advantages in [
         [0.01287864, 1.91237950, 0.50822473, 1.22912478],
         [-0.18249962, 0.55023891, 0.32651904, 2.21070695, 0.97387546],
@@ -572,7 +590,7 @@ def seed_cases(PPO):
                 yield torch.allclose(advantages, torch.as_tensor(expected_advantages)), f'advantages are incorrect (error = {torch.sum(torch.abs(advantages - expected_advantages)).item()})'
         yield None
 
-    yield 'compute_loss(): the course\'s cases'
+    yield SEED_SECTIONS[1]
     for batch_size, expected_actor_loss, expected_critic_loss in [
         (4, -0.27133098, 3.71168423),
         (8, 0.30093294, 0.64200860),
@@ -646,6 +664,18 @@ def loss_cases(PPO):
     yield from gradient_case(PPO, STEEP_SIDE, expect_gradient=True)
 
 
+def gradient_size(loss, network, name, retain_graph=False):
+    """The largest absolute gradient of loss with respect to the network's parameters, or
+    FAILED (after a failed check) if it cannot be computed."""
+    try:
+        gradients = torch.autograd.grad(loss, list(network.parameters()), allow_unused=True,
+                                        retain_graph=retain_graph)
+    except RuntimeError as exc:
+        yield (False, f'the gradient of {name} could not be computed: {exc}')
+        return FAILED
+    return max((g.abs().max().item() for g in gradients if g is not None), default=0.0)
+
+
 def gradient_case(PPO, case, expect_gradient):
     ac = yield from make_agent(PPO, 0.9, 0.9, case['epsilon'], 1, case['seed'])
     if ac is not FAILED:
@@ -653,10 +683,10 @@ def gradient_case(PPO, case, expect_gradient):
         if losses is not FAILED:
             actor_loss, critic_loss = losses
             if (yield from check_torch_tensor(actor_loss, 'actor_loss', shape=(), requires_grad=True)):
-                gradients = torch.autograd.grad(actor_loss, list(ac.actor.parameters()), allow_unused=True,
-                                                retain_graph=True)
-                size = max((g.abs().max().item() for g in gradients if g is not None), default=0.0)
-                if expect_gradient:
+                size = yield from gradient_size(actor_loss, ac.actor, 'actor_loss', retain_graph=True)
+                if size is FAILED:
+                    pass
+                elif expect_gradient:
                     yield (size > 1e-6, 'actor_loss has no gradient where min() must pick the unclipped term '
                                         '(a > 0 with r < 1 - ε, a < 0 with r > 1 + ε): take min(L1, L2) of '
                                         'both terms, each with its gradient')
@@ -666,9 +696,9 @@ def gradient_case(PPO, case, expect_gradient):
                                          'ε): there min(L1, L2) is the clipped term, whose gradient is 0')
             if expect_gradient and (yield from check_torch_tensor(critic_loss, 'critic_loss', shape=(),
                                                                   requires_grad=True)):
-                gradients = torch.autograd.grad(critic_loss, list(ac.critic.parameters()), allow_unused=True)
-                size = max((g.abs().max().item() for g in gradients if g is not None), default=0.0)
-                yield (size > 1e-6, 'critic_loss has no gradient with respect to the critic network')
+                size = yield from gradient_size(critic_loss, ac.critic, 'critic_loss')
+                if size is not FAILED:
+                    yield (size > 1e-6, 'critic_loss has no gradient with respect to the critic network')
     yield None
 
 

@@ -5,15 +5,17 @@ Stable-Baselines3's PPO with rl-zoo's hyperparameters, on the same seeds and cri
     python benchmarks/time_to_solve.py --peer sb3         # and SB3 (pip install -r benchmarks/requirements.txt)
 
 Solved: the mean return of the last 100 training episodes reaches 200. Then the greedy
-policy is evaluated on the same 100 fresh seeds for both. Runs are sequential, one at a
-time, so that both trainers are timed on an otherwise idle machine; compare the ratios
-of one run rather than seconds across machines. Prints a table and writes JSON (and a
-PNG of the learning curves) to --out.
+policy is evaluated on the same 100 fresh seeds for both. With --jobs 1 (the default)
+runs are sequential, so that each is timed on an otherwise idle machine; with --jobs 2
+two seeds run at once, each running the kit's trainer and then the peer, so that both
+are timed under the same load. Compare the ratios of one run rather than seconds across
+machines. Prints a table and writes JSON (and a PNG of the learning curves) to --out.
 """
 
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -77,6 +79,22 @@ def run_sb3(seed, budget):
             'episode_returns': callback.returns, 'episode_end_steps': callback.end_steps}
 
 
+def run_seed(job):
+    """The kit's trainer, then the peer if any, on one seed; prints their rows."""
+    seed, budget, peer, peer_budget = job
+    entry = {'seed': seed, 'ours': run_ours(seed, budget)}
+    print(row('ours', seed, entry['ours']), flush=True)
+    if peer == 'sb3':
+        entry['sb3'] = run_sb3(seed, peer_budget)
+        print(row('sb3', seed, entry['sb3']), flush=True)
+        entry['sb3_over_ours'] = {
+            'seconds': entry['sb3']['seconds'] / entry['ours']['seconds'],
+            'env_steps': entry['sb3']['env_steps'] / entry['ours']['env_steps']}
+        print(f'{"ratio":<6} {seed:>4}  SB3 / ours: {entry["sb3_over_ours"]["seconds"]:.1f}x the wall-clock, '
+              f'{entry["sb3_over_ours"]["env_steps"]:.1f}x the env steps', flush=True)
+    return entry
+
+
 def seeds_from(text):
     seeds = []
     for part in text.split(','):
@@ -117,6 +135,7 @@ def main(argv=None):
                         help="the kit's step budget (default: %(default)s)")
     parser.add_argument('--peer', choices=['sb3'], help='also run this trainer on the same seeds')
     parser.add_argument('--peer-steps', type=int, default=3_000_000, help="the peer's step budget")
+    parser.add_argument('--jobs', type=int, default=1, help='seeds run at once (default: %(default)s)')
     parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'),
                         help='folder for time_to_solve.json and learning_curves.png')
     args = parser.parse_args(argv)
@@ -128,19 +147,12 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
 
     print(f'{"who":<6} {"seed":>4}  {"solved":<6} {"env steps":>10}  {"seconds":>8}  {"steps/s":>8}  eval (greedy, 100)')
-    results = []
-    for seed in seeds_from(args.seeds):
-        entry = {'seed': seed, 'ours': run_ours(seed, args.total_steps)}
-        print(row('ours', seed, entry['ours']), flush=True)
-        if args.peer == 'sb3':
-            entry['sb3'] = run_sb3(seed, args.peer_steps)
-            print(row('sb3', seed, entry['sb3']), flush=True)
-            entry['sb3_over_ours'] = {
-                'seconds': entry['sb3']['seconds'] / entry['ours']['seconds'],
-                'env_steps': entry['sb3']['env_steps'] / entry['ours']['env_steps']}
-            print(f'{"ratio":<6} {seed:>4}  SB3 / ours: {entry["sb3_over_ours"]["seconds"]:.1f}x the wall-clock, '
-                  f'{entry["sb3_over_ours"]["env_steps"]:.1f}x the env steps', flush=True)
-        results.append(entry)
+    jobs = [(seed, args.total_steps, args.peer, args.peer_steps) for seed in seeds_from(args.seeds)]
+    if args.jobs == 1:
+        results = [run_seed(job) for job in jobs]
+    else:
+        with multiprocessing.get_context('spawn').Pool(args.jobs) as pool:
+            results = sorted(pool.imap_unordered(run_seed, jobs), key=lambda entry: entry['seed'])
 
     ours = [r['ours'] for r in results]
     summary = {'solved': sum(run['solved'] for run in ours), 'runs': len(ours),
@@ -157,7 +169,7 @@ def main(argv=None):
               f'{summary["median_sb3_over_ours"]["env_steps"]:.1f}x the env steps')
 
     machine = {'python': platform.python_version(), 'torch': torch.__version__, 'cpus': os.cpu_count(),
-               'processor': platform.processor() or platform.machine()}
+               'processor': platform.processor() or platform.machine(), 'jobs': args.jobs}
     with open(os.path.join(args.out, 'time_to_solve.json'), 'w') as file:
         json.dump({'machine': machine, 'hyperparameters': dataclasses.asdict(ppo_reference.Config()), 'summary': summary,
                    'sb3_hyperparameters': dict(SB3_HYPERPARAMETERS, n_envs=SB3_NUM_ENVS) if args.peer else None,

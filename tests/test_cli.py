@@ -73,7 +73,7 @@ def test_an_existing_run_is_not_overwritten(tmp_path, capsys):
     (tmp_path / 'summary.json').write_text('{}')
     with pytest.raises(SystemExit):
         ppo_reference.main(['--out', str(tmp_path)])
-    assert 'already holds a run' in capsys.readouterr().err
+    assert 'already holds a result (summary.json)' in capsys.readouterr().err
 
 
 def test_help_from_the_command_line():

@@ -49,6 +49,8 @@ SUBMISSIONS = {
     'judy_crash_at_import': with_ppo_patch('class PPO(nn.Module):\n', 'class PPO(nn.Module):\n    scale = 1 / 0\n'),
     'mallory_prints_megabytes': with_ppo_patch('        N = num_states // T\n',
                                                '        print("x" * 2_000_000)\n        N = num_states // T\n'),
+    'kevin_uses_a_global': with_ppo_patch('        N = num_states // T\n', '        N = num_states // T * SCALE\n',
+                                          extra_cell='SCALE = int("1")\n'),
     'nina_memory_hog': with_ppo_patch('        N = num_states // T\n',
                                       '        hog = bytearray(16 * 2**30)\n        N = num_states // T\n'),
     'oscar_writes_files': with_ppo_patch('        N = num_states // T\n',
@@ -96,6 +98,7 @@ def test_every_submission_gets_a_row_in_order(graded):
     ('ivan_exit_at_import', 'error', 0.0, ''),
     ('judy_crash_at_import', 'error', 0.0, ''),
     ('mallory_prints_megabytes', 'ok', 100.0, ''),
+    ('kevin_uses_a_global', 'ok', None, ''),
     ('nina_memory_hog', 'ok', None, ''),
     ('oscar_writes_files', 'ok', 100.0, ''),
     ('peggy_training_cell_not_run', 'ok', 100.0, ''),
@@ -133,6 +136,9 @@ def test_feedback_is_the_students_report(graded):
     assert '- ✗ case 1: advantages are incorrect' in feedback and 'This looks like a known mistake: λ is missing' in feedback
     assert 'compute_loss() raised SystemExit: 3' in (out / 'feedback' / 'grace_exit_in_method.md').read_text()
     assert 'compute_advantages() raised MemoryError' in (out / 'feedback' / 'nina_memory_hog.md').read_text()
+    kevin = (out / 'feedback' / 'kevin_uses_a_global.md').read_text()
+    assert "NameError: name 'SCALE' is not defined (in compute_advantages, line" in kevin
+    assert '`SCALE` is assigned in code cell 31, line 1, which grading does not run' in kevin
     assert 'not implemented yet' in (out / 'feedback' / 'erin_not_started.md').read_text()
     assert 'could not be graded (status: timeout)' in (out / 'feedback' / 'frank_infinite_loop.md').read_text()
     assert len(list((out / 'feedback').iterdir())) == len(SUBMISSIONS)
@@ -145,7 +151,7 @@ def test_written_files_stay_in_the_sandbox(graded):
 
 
 def test_the_batch_finishes_within_its_timeouts(graded):
-    # 17 submissions, 2 at a time: one timeout plus a few seconds each for the rest
+    # 18 submissions, 2 at a time: one timeout plus a few seconds each for the rest
     assert graded[3] < TIMEOUT + 8 * 10
 
 
@@ -180,6 +186,11 @@ def test_hidden_tests_add_cases(tmp_path):
     assert 'this case always fails' in (tmp_path / 'out' / 'feedback' / 'alice.md').read_text()
 
 
+def test_feedback_files_of_similar_names_stay_apart():
+    assert grade._safe_filename('alice') == 'alice'
+    assert grade._safe_filename('a b') != grade._safe_filename('a_b') == 'a_b'
+
+
 def test_command_line(tmp_path):
     subset = tmp_path / 'subset'
     subset.mkdir()
@@ -191,3 +202,7 @@ def test_command_line(tmp_path):
     missing = subprocess.run([sys.executable, 'grade.py', str(tmp_path / 'nope'), '--out', str(tmp_path / 'o')],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and 'not a folder' in missing.stderr
+    (tmp_path / 'hidden.py').write_text('def other(PPO):\n    yield None\n')
+    bad_hidden = subprocess.run([sys.executable, 'grade.py', str(subset), '--out', str(tmp_path / 'o'), '--hidden',
+                                 str(tmp_path / 'hidden.py')], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad_hidden.returncode == 2 and 'does not define hidden_tests(PPO)' in bad_hidden.stderr

@@ -126,6 +126,21 @@ class LossWithDetachedClipTerm(PPO):
         return actor_loss, critic_loss
 
 
+class NetworksWithoutBias(PPO):
+    # a student who changed the given networks: the seed's weight setup fails
+    def __init__(self, state_dim, num_actions, *args):
+        super().__init__(state_dim, num_actions, *args)
+        self.actor[0] = torch.nn.Linear(state_dim, 128, bias=False)
+
+
+class LossBackwardInside(PPO):
+    # a debugging line left in: backward() frees the graph the tests differentiate again
+    def compute_loss(self, *args):
+        actor_loss, critic_loss = super().compute_loss(*args)
+        (actor_loss + critic_loss).backward()
+        return actor_loss, critic_loss
+
+
 class ConstructorRaises(PPO):
     def __init__(self, *args):
         raise TypeError('oops')
@@ -150,12 +165,21 @@ class ConstructorRaises(PPO):
     (LossReturnsNone, 'compute_loss() must return 2 values, got a NoneType'),
     (LossWithDetachedClipTerm, 'actor_loss has no gradient where min() must pick the unclipped term'),
     (ConstructorRaises, "ConstructorRaises() raised TypeError: oops (in __init__, line"),
+    (NetworksWithoutBias, 'not run: PPO.actor and PPO.critic must stay the given networks'),
+    (LossBackwardInside, 'the gradient of actor_loss could not be computed'),
 ])
 def test_bad_output_gets_a_readable_failure(cls, message):
     report = grade(cls)
     assert not report
     messages = failure_messages(report)
     assert any(message in text for text in messages), messages
+
+
+@pytest.mark.parametrize('cls', [ConstructorRaises, NetworksWithoutBias, LossBackwardInside, NotStarted])
+def test_broken_code_still_runs_every_case(cls):
+    # a fixed number of cases, so that scores compare across students
+    report = grade(cls)
+    assert len(report.cases) == 14 and report.stopped is None
 
 
 def test_the_students_line_is_quoted():

@@ -56,7 +56,8 @@ def test_an_exception_escaping_the_tests_is_reported_not_raised():
     report = rl_tests.collect(broken())
     assert not report and report.passed == 1
     assert report.stopped.startswith("the tests stopped early: your code() raised KeyError: 'boom'")
-    assert 'the tests stopped early' in report.to_text()
+    assert '✗ stopped: the tests stopped early' in report.to_text()
+    assert len(report.cases) == 2 and report.score == 0.5  # the stop counts as a failed case
 
 
 def test_an_empty_test_is_not_a_pass():
@@ -128,7 +129,7 @@ def test_rl_tests_imports_no_solution():
                 for alias in node.names}
     imported |= {node.module.split('.')[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert imported <= {'html', 'linecache', 'math', 'os', 'sys', 'traceback', 'dataclasses', 'numpy', 'torch',
-                        'IPython'}, imported
+                        'IPython', 'rl_gui'}, imported
     # and it works where the reference does not exist, as on a student's machine
     code = ("import sys; sys.modules['ppo_reference'] = None; sys.path.insert(0, '.'); import rl_tests; "
             "print(len(rl_tests.EXPECTED))")
