@@ -72,7 +72,7 @@ def definitions(notebook_text):
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            notes.append(f'code cell {number} was skipped: it does not parse ({type(exc).__name__}: {exc})')
+            notes.append(f'cell {number} was skipped: it does not parse ({type(exc).__name__}: {exc})')
             continue
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
@@ -139,7 +139,7 @@ def worker(job_path):
     notes = list(job['notes'])
     try:
         for cell, line, code in job['pieces']:
-            filename = f'<code cell {cell}>'
+            filename = f'<cell {cell}>'
             # line numbers as in the cell, so that feedback quotes the student's line
             padded = '\n' * (line - 1) + code
             linecache.cache[filename] = (len(padded), None, padded.splitlines(True), filename)
@@ -148,7 +148,7 @@ def worker(job_path):
                 exec(compiled, namespace)
             except ImportError as exc:
                 if code.startswith(('import ', 'from ')):
-                    notes.append(f'skipped `{code.splitlines()[0]}` (code cell {cell}): {exc}')
+                    notes.append(f'skipped `{code.splitlines()[0]}` (cell {cell}): {exc}')
                     continue
                 raise
     except BaseException as exc:  # noqa: BLE001 - includes SystemExit from the submission
@@ -182,7 +182,7 @@ def worker(job_path):
     for name in sorted({match for message in messages for match in re.findall(r"name '(\w+)' is not defined", message)}):
         if name in job['skipped']:
             cell, line = job['skipped'][name]
-            notes.append(f'`{name}` is assigned in code cell {cell}, line {line}, which grading does not run: it runs '
+            notes.append(f'`{name}` is assigned in cell {cell}, line {line}, which grading does not run: it runs '
                          'only imports, functions, classes and constants. Define it inside your class or function.')
     finish(status='error' if report.stopped else 'ok', detail=report.stopped or '', notes=notes,
            passed=report.cases_passed, failed=len(report.cases) - report.cases_passed,

@@ -103,17 +103,19 @@ def call(function, *args, returns=None, **kwargs):
 HARNESS_FILES = {os.path.abspath(__file__)}
 
 
-def describe_exception(exc, function_name='your code'):
-    """One line: what was raised, with the student's line where it happened."""
-    if isinstance(exc, NotImplementedError):
-        where = _student_frame(exc)
-        name = where.name if where is not None else function_name
-        return f'{name}() is not implemented yet: fill in its TODO, run the cell, then run the tests again'
-    text = f'{function_name}() raised {type(exc).__name__}: {exc}'.rstrip(': ')
+def describe_exception(exc, function_name=None):
+    """One line: what was raised (by function_name, if given), with the student's line."""
     where = _student_frame(exc)
+    if isinstance(exc, NotImplementedError):
+        name = where.name if where is not None else function_name or 'a function'
+        return f'{name}() is not implemented yet: fill in its TODO, run the cell, then run the tests again'
+    text = f'{type(exc).__name__}: {exc}'.rstrip(': ')
+    if function_name:
+        text = f'{function_name}() raised {text}'
     if where is not None:
         line = (where.line or linecache.getline(where.filename, where.lineno)).strip()
-        text += f' (in {where.name}, line {where.lineno}: {line})' if line else f' (in {where.name}, line {where.lineno})'
+        cell = f'{where.filename[1:-1]}, ' if where.filename.startswith('<cell ') else ''
+        text += f' ({cell}in {where.name}, line {where.lineno}' + (f': {line})' if line else ')')
     return text
 
 

@@ -55,7 +55,7 @@ def test_an_exception_escaping_the_tests_is_reported_not_raised():
         raise KeyError('boom')
     report = rl_tests.collect(broken())
     assert not report and report.passed == 1
-    assert report.stopped.startswith("the tests stopped early: your code() raised KeyError: 'boom'")
+    assert report.stopped.startswith("the tests stopped early: KeyError: 'boom' (in broken, line")
     assert '✗ stopped: the tests stopped early' in report.to_text()
     assert len(report.cases) == 2 and report.score == 0.5  # the stop counts as a failed case
 
