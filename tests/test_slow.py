@@ -29,6 +29,7 @@ def test_the_full_notebook_trains_until_it_lands(tmp_path):
     NotebookClient(notebook, timeout=1800, kernel_name='python3',
                    resources={'metadata': {'path': str(tmp_path)}}).execute()
     text = '\n'.join(output.get('text', '') for cell in notebook.cells for output in cell.get('outputs', []))
+    print(text)  # the training and evaluation lines: python -m pytest -m slow -s
     assert re.search(r'^solved after [\d,]+ environment steps', text, re.MULTILINE), text
     mean = float(re.search(r'greedy evaluation over 100 episodes: (-?[\d.]+) ±', text).group(1))
     assert mean >= 200, text
