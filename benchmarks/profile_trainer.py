@@ -18,7 +18,6 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import ppo_reference  # noqa: E402
 import rl_gui  # noqa: E402
 from ppo_reference import Config, EpisodeTracker, PPO, collect_rollout, make_envs, ppo_update  # noqa: E402
 

@@ -1,7 +1,6 @@
 """The mutation suite: wrong implementations must fail grading, without crashing it, and
 the feedback must name the mistake; correct implementations of any style must pass."""
 
-import numpy as np
 import pytest
 import torch
 

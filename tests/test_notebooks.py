@@ -8,7 +8,6 @@ import shutil
 import tokenize
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 import rl_tests
