@@ -227,7 +227,6 @@ class TestReport:
         return '<div style="font-family:monospace;line-height:1.5">' + ''.join(rows) + '</div>'
 
 
-
 def collect(tests):
     """Runs a test generator and returns its TestReport, without printing anything."""
     report = TestReport()
