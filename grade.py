@@ -212,11 +212,17 @@ def _limit_resources(memory_mb):
 # The batch
 # ------------------------------------------------------------------------------------
 
-def grade_one(path, timeout, memory_mb, hidden):
-    """The gradebook row and the feedback text of one submission."""
+def _empty_row(path):
+    """(name, row): a submission's gradebook row before anything is known of it."""
     name = os.path.splitext(os.path.basename(path))[0]
     row = dict.fromkeys(COLUMNS, '')
     row.update(submission=name, passed=0, failed=0, score=0.0)
+    return name, row
+
+
+def grade_one(path, timeout, memory_mb, hidden):
+    """The gradebook row and the feedback text of one submission."""
+    name, row = _empty_row(path)
     try:
         with open(path, encoding='utf-8') as file:
             pieces, notes, skipped = definitions(file.read())
@@ -313,10 +319,8 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
             try:
                 row, feedback = future.result()
             except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
-                name = os.path.splitext(os.path.basename(paths[index]))[0]
-                row = dict.fromkeys(COLUMNS, '')
-                row.update(submission=name, status='error', passed=0, failed=0, score=0.0,
-                           detail=f'the grader failed on this submission: {type(exc).__name__}: {exc}')
+                name, row = _empty_row(paths[index])
+                row.update(status='error', detail=f'the grader failed on this submission: {type(exc).__name__}: {exc}')
                 feedback = _feedback(name, row, [])
             rows[index] = row
             _write_atomically(os.path.join(out, 'feedback', _safe_filename(row['submission']) + '.md'), feedback)
