@@ -89,15 +89,21 @@ def test_completed_ppo_passes():
 
 # ------------------------------------------------------------------ headless execution
 
-def execute(notebook, tmp_path, allow_errors=False):
+def execute(notebook, tmp_path, allow_errors=False, quick=True, timeout=300):
+    """Runs a notebook headless in tmp_path, beside copies of rl_gui and rl_tests;
+    quick=True sets PPO_QUICK=1 (a tiny training budget)."""
     for name in ('rl_gui.py', 'rl_tests.py'):
         shutil.copy(os.path.join(ROOT, name), tmp_path)
-    os.environ['PPO_QUICK'] = '1'
+    saved = os.environ.pop('PPO_QUICK', None)
+    if quick:
+        os.environ['PPO_QUICK'] = '1'
     try:
-        NotebookClient(notebook, timeout=300, kernel_name='python3', allow_errors=allow_errors,
+        NotebookClient(notebook, timeout=timeout, kernel_name='python3', allow_errors=allow_errors,
                        resources={'metadata': {'path': str(tmp_path)}}).execute()
     finally:
-        del os.environ['PPO_QUICK']
+        os.environ.pop('PPO_QUICK', None)
+        if saved is not None:
+            os.environ['PPO_QUICK'] = saved
     return notebook
 
 

@@ -5,9 +5,9 @@ import re
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from ppo_reference import Config, evaluate, train
+from test_notebooks import execute
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.slow
@@ -21,13 +21,8 @@ def test_the_reference_trainer_lands():
 
 
 def test_the_full_notebook_trains_until_it_lands(tmp_path):
-    import shutil
-    for name in ('rl_gui.py', 'rl_tests.py'):
-        shutil.copy(os.path.join(ROOT, name), tmp_path)
-    notebook = nbformat.read(os.path.join(ROOT, 'ppo_lunarlander.ipynb'), as_version=4)
-    os.environ.pop('PPO_QUICK', None)
-    NotebookClient(notebook, timeout=1800, kernel_name='python3',
-                   resources={'metadata': {'path': str(tmp_path)}}).execute()
+    notebook = execute(nbformat.read(os.path.join(ROOT, 'ppo_lunarlander.ipynb'), as_version=4), tmp_path,
+                       quick=False, timeout=1800)
     text = '\n'.join(output.get('text', '') for cell in notebook.cells for output in cell.get('outputs', []))
     print(text)  # the training and evaluation lines: python -m pytest -m slow -s
     assert re.search(r'^solved after [\d,]+ environment steps', text, re.MULTILINE), text
