@@ -369,8 +369,9 @@ def ppo_update(ac, optimizer, rollout, config, generator=None):
     # how far the K epochs moved the policy: with the seed's bug the clip fraction stays 0
     with torch.no_grad():
         log_ratios = ac.compute_log_probs(states, actions) - log_probs_old
-        clip_fraction = ((log_ratios.exp() - 1).abs() > ac.epsilon).float().mean().item()
-        approx_kl = ((log_ratios.exp() - 1) - log_ratios).mean().item()
+        ratios = log_ratios.exp()
+        clip_fraction = ((ratios - 1).abs() > ac.epsilon).float().mean().item()
+        approx_kl = ((ratios - 1) - log_ratios).mean().item()
     return {'actor_loss': actor_loss.item(), 'critic_loss': critic_loss.item(),
             'clip_fraction': clip_fraction, 'approx_kl': approx_kl}
 # %% end
