@@ -233,7 +233,7 @@ class Config:
     # sweep on this task (README: "Hyperparameters").
     env_id: str = 'LunarLander-v3'
     seed: int = 0
-    total_steps: int = 400_000     # budget of environment steps; training stops earlier once solved
+    total_steps: int = 1_000_000   # budget of environment steps; training stops earlier once it lands
     num_envs: int = 16             # N environments stepped together
     num_steps: int = 128           # T steps per environment and rollout: N * T transitions per update
     gamma: float = 0.999           # discount factor: a landing pays off hundreds of steps later
@@ -242,19 +242,29 @@ class Config:
     update_epochs: int = 4         # K passes over each rollout
     minibatch_size: int = 128      # transitions per gradient step
     learning_rate: float = 1.5e-3  # Adam's step size (at the start, see anneal_lr)
-    anneal_lr: bool = True         # decay the learning rate linearly to 0 over total_steps
-    anneal_epsilon: bool = True    # decay the clip range the same way (as in the PPO paper's Atari runs)
+    anneal_lr: bool = True         # decay the learning rate linearly over anneal_steps ...
+    anneal_epsilon: bool = True    # ... and the clip range too (as in the PPO paper's Atari runs)
+    anneal_steps: int = 400_000    # the horizon of both decays; after it they stay at their floor
+    anneal_floor: float = 0.1      # the fraction of the start value they never go below (never 0)
     critic_coef: float = 0.5       # weight of L_VF in the total loss
     entropy_coef: float = 0.005    # bonus for a less certain policy: keeps exploring early on
     max_grad_norm: float = 0.5     # clip the global gradient norm of each step
     normalize_advantages: bool = True  # per minibatch: zero mean, unit variance
-    solve_threshold: float = 200.0     # solved: mean return of the last `solve_window` episodes
+    solve_threshold: float = 200.0     # solved: mean return of the last `solve_window` training episodes
     solve_window: int = 100
+    check_episodes: int = 20       # landed: once solved, the GREEDY policy plays this many fresh episodes ...
+    check_margin: float = 20.0     # ... and their mean must reach solve_threshold + check_margin
+    check_interval: int = 8192     # env steps between two such checks
     torch_threads: int = 1         # small networks: one thread is fastest and makes runs repeatable
 
     @property
     def batch_size(self):
         return self.num_envs * self.num_steps
+
+    def schedule(self, env_steps):
+        # the factor applied to the learning rate and the clip range after env_steps steps:
+        # 1 at the start, linearly down to anneal_floor at anneal_steps, then constant
+        return max(self.anneal_floor, 1 - env_steps / self.anneal_steps)
 # %% end
 
 
@@ -333,8 +343,18 @@ def collect_rollout(envs, ac, states_now, num_steps, tracker, env_steps):
 
 
 # %% notebook: update
+@dataclass
+class UpdateStats:
+    # Diagnostics of one ppo_update(), for the progress display
+    actor_loss: float     # of the last minibatch
+    critic_loss: float    # of the last minibatch
+    entropy: float        # of the policy on the last minibatch, in nats (log 4 = 1.39 is uniform)
+    clip_fraction: float  # share of the rollout whose ratio the K epochs moved beyond 1 ± epsilon
+    approx_kl: float      # how far the K epochs moved the policy (k3 estimator of KL(old || new))
+
+
 def ppo_update(ac, optimizer, rollout, config, generator=None):
-    # K epochs of minibatch gradient steps on one rollout. Returns diagnostics.
+    # K epochs of minibatch gradient steps on one rollout. Returns UpdateStats.
     states, actions = rollout['states'], rollout['actions']
 
     # pi_theta_old: taken ONCE, before any update. (The seed recomputed it after every
@@ -355,11 +375,9 @@ def ppo_update(ac, optimizer, rollout, config, generator=None):
                                         / (minibatch_advantages.std() + 1e-8))
             actor_loss, critic_loss = ac.compute_loss(states[index], actions[index], minibatch_advantages,
                                                       critic_targets[index], log_probs_old[index])
-            loss = actor_loss + config.critic_coef * critic_loss
-            if config.entropy_coef > 0:
-                log_policy = torch.log_softmax(ac.actor(states[index]), dim=1)  # (minibatch, num_actions)
-                entropy = -(log_policy.exp() * log_policy).sum(dim=1).mean()
-                loss = loss - config.entropy_coef * entropy
+            # H(pi(.|s)), averaged over the minibatch
+            entropy = torch.distributions.Categorical(logits=ac.actor(states[index])).entropy().mean()
+            loss = actor_loss + config.critic_coef * critic_loss - config.entropy_coef * entropy
 
             optimizer.zero_grad()
             loss.backward()
@@ -372,74 +390,12 @@ def ppo_update(ac, optimizer, rollout, config, generator=None):
         ratios = log_ratios.exp()
         clip_fraction = ((ratios - 1).abs() > ac.epsilon).float().mean().item()
         approx_kl = ((ratios - 1) - log_ratios).mean().item()
-    return {'actor_loss': actor_loss.item(), 'critic_loss': critic_loss.item(),
-            'clip_fraction': clip_fraction, 'approx_kl': approx_kl}
+    return UpdateStats(actor_loss=actor_loss.item(), critic_loss=critic_loss.item(), entropy=entropy.item(),
+                       clip_fraction=clip_fraction, approx_kl=approx_kl)
 # %% end
 
 
 # %% notebook: train
-@dataclass
-class TrainResult:
-    ac: PPO
-    config: Config
-    env_steps: int
-    train_seconds: float
-    episode_returns: list      # return of every training episode
-    episode_end_steps: list    # env steps at the end of each episode
-    solved: bool               # mean of the last solve_window returns >= solve_threshold
-    interrupted: bool          # stopped by the user (Ctrl-C / the stop button)
-
-
-def train(config, callback=None):
-    # Trains PPO until the mean training return of the last `solve_window` episodes reaches
-    # `solve_threshold`, or `total_steps` environment steps are used up.
-    # callback(stats) is called after every update, e.g. for a progress bar.
-    torch.set_num_threads(config.torch_threads)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-
-    envs = make_envs(config.env_id, config.num_envs)
-    state_dim = int(envs.single_observation_space.shape[0])
-    num_actions = int(envs.single_action_space.n)
-    ac = PPO(state_dim, num_actions, config.gamma, config.lmbda, config.epsilon, config.num_steps)
-    optimizer = optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5)
-
-    observations, _ = envs.reset(seed=config.seed)  # env i is seeded with seed + i
-    states_now = torch.from_numpy(observations)
-    tracker = EpisodeTracker(config.num_envs)
-    env_steps, solved, interrupted = 0, False, False
-    start = time.perf_counter()
-    try:
-        while env_steps < config.total_steps and not solved:
-            remaining = 1 - env_steps / config.total_steps
-            if config.anneal_lr:
-                optimizer.param_groups[0]['lr'] = config.learning_rate * remaining
-            if config.anneal_epsilon:
-                ac.epsilon = config.epsilon * remaining
-            rollout, states_now, env_steps = collect_rollout(
-                envs, ac, states_now, config.num_steps, tracker, env_steps)
-            diagnostics = ppo_update(ac, optimizer, rollout, config, generator)
-
-            mean_return = tracker.mean_return(config.solve_window)
-            solved = len(tracker.returns) >= config.solve_window and mean_return >= config.solve_threshold
-            if callback is not None:
-                elapsed = time.perf_counter() - start
-                callback({'env_steps': env_steps, 'total_steps': config.total_steps,
-                          'episodes': len(tracker.returns), 'episode_returns': tracker.returns,
-                          'episode_end_steps': tracker.end_steps, 'mean_return': mean_return,
-                          'elapsed': elapsed, 'steps_per_second': env_steps / elapsed,
-                          'solved': solved, 'solve_threshold': config.solve_threshold, **diagnostics})
-    except KeyboardInterrupt:
-        interrupted = True  # keep what has been learned so far
-    finally:
-        envs.close()
-    return TrainResult(ac=ac, config=config, env_steps=env_steps, train_seconds=time.perf_counter() - start,
-                       episode_returns=list(tracker.returns), episode_end_steps=list(tracker.end_steps),
-                       solved=solved, interrupted=interrupted)
-# %% end
-
-
-# %% notebook: evaluate
 def greedy_actions(ac, states):
     # the most likely action of the policy, shape (batch_size); no sampling
     with torch.no_grad():
@@ -466,6 +422,213 @@ def evaluate(ac, env_id='LunarLander-v3', episodes=100, first_seed=10_000, act=g
     for env in envs:
         env.close()
     return returns
+
+
+@dataclass
+class LandingCheck:
+    # One check of the greedy policy during training, on seeds no other check or the
+    # final evaluation uses.
+    env_steps: int     # training steps when the check ran
+    first_seed: int    # the episodes ran on first_seed, first_seed + 1, ...
+    returns: list      # return of every greedy episode
+    required: float    # the mean it had to reach
+
+    @property
+    def mean(self):
+        return float(np.mean(self.returns))
+
+    @property
+    def passed(self):
+        return self.mean >= self.required
+
+
+@dataclass
+class TrainStats:
+    # What the callback of train() receives after every update.
+    env_steps: int
+    total_steps: int
+    elapsed: float                 # seconds since training started
+    episode_returns: list          # return of every finished training episode
+    episode_end_steps: list        # env steps at the end of each of them
+    mean_return: float             # of the last solve_window episodes (NaN before the first one ends)
+    solve_window: int
+    solve_threshold: float
+    solved_at: int | None          # env steps when the training mean first reached solve_threshold
+    landed_at: int | None          # env steps when a greedy check passed: training stops there
+    checks: list                   # every LandingCheck so far
+    learning_rate: float           # used for this update
+    epsilon: float                 # clip range used for this update
+    update: UpdateStats
+
+    @property
+    def episodes(self):
+        return len(self.episode_returns)
+
+    @property
+    def steps_per_second(self):
+        return self.env_steps / self.elapsed if self.elapsed > 0 else float('nan')
+
+
+@dataclass
+class TrainResult:
+    ac: PPO
+    config: Config
+    env_steps: int
+    train_seconds: float           # including the checks
+    check_seconds: float           # of which the greedy checks
+    episode_returns: list          # return of every training episode
+    episode_end_steps: list        # env steps at the end of each episode
+    solved_at: int | None          # criterion 1: the training mean of the last solve_window episodes
+                                   # first reached solve_threshold (the stochastic policy scores)
+    landed_at: int | None          # criterion 2: a greedy check passed (the greedy policy lands); the stop
+    checks: list                   # every LandingCheck, in order
+    interrupted: bool              # stopped by the user (Ctrl-C / the stop button)
+
+    @property
+    def solved(self):
+        return self.solved_at is not None
+
+    @property
+    def landed(self):
+        return self.landed_at is not None
+
+    def status(self):
+        return 'landed' if self.landed else 'interrupted' if self.interrupted else 'NOT landed'
+
+    def summary(self):
+        # one line: how the run ended and when each criterion was met
+        def at(steps):
+            return f'at {steps:,} steps' if steps is not None else 'never'
+        last = f', last check {self.checks[-1].mean:.1f}' if self.checks else ''
+        return (f'{self.status()} after {self.env_steps:,} environment steps, {len(self.episode_returns):,} '
+                f'episodes, {self.train_seconds:.0f} s | training mean >= {self.config.solve_threshold:g}: '
+                f'{at(self.solved_at)} | greedy check: {at(self.landed_at)} ({len(self.checks)} checks{last})')
+
+
+CHECK_FIRST_SEED = 1_000_000  # the checks' seeds; the final evaluation uses 10_000, 10_001, ...
+
+
+def landing_check(ac, config, env_steps, number, act=greedy_actions):
+    # The greedy policy on check_episodes fresh seeds; check `number` uses its own seeds.
+    first_seed = CHECK_FIRST_SEED + number * config.check_episodes
+    returns = evaluate(ac, config.env_id, episodes=config.check_episodes, first_seed=first_seed, act=act)
+    return LandingCheck(env_steps=env_steps, first_seed=first_seed, returns=returns.tolist(),
+                        required=config.solve_threshold + config.check_margin)
+
+
+def train(config, callback=None):
+    # Trains PPO until the greedy policy lands, or until `total_steps` environment steps are
+    # used up. Landing is checked once the training mean of the last `solve_window` episodes
+    # has reached `solve_threshold` (the stochastic policy scores), then every
+    # `check_interval` steps: `check_episodes` greedy episodes on fresh seeds must average
+    # at least solve_threshold + check_margin.
+    # callback(TrainStats) is called after every update, e.g. for a progress bar.
+    torch.set_num_threads(config.torch_threads)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    envs = make_envs(config.env_id, config.num_envs)
+    state_dim = int(envs.single_observation_space.shape[0])
+    num_actions = int(envs.single_action_space.n)
+    ac = PPO(state_dim, num_actions, config.gamma, config.lmbda, config.epsilon, config.num_steps)
+    optimizer = optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5)
+
+    observations, _ = envs.reset(seed=config.seed)  # env i is seeded with seed + i
+    states_now = torch.from_numpy(observations)
+    tracker = EpisodeTracker(config.num_envs)
+    env_steps, solved_at, landed_at, interrupted = 0, None, None, False
+    checks, check_seconds = [], 0.0
+    start = time.perf_counter()
+    try:
+        while env_steps < config.total_steps and landed_at is None:
+            # never 0 before the budget is used up: a late run can still learn
+            learning_rate = config.learning_rate * (config.schedule(env_steps) if config.anneal_lr else 1)
+            optimizer.param_groups[0]['lr'] = learning_rate
+            ac.epsilon = config.epsilon * (config.schedule(env_steps) if config.anneal_epsilon else 1)
+            rollout, states_now, env_steps = collect_rollout(
+                envs, ac, states_now, config.num_steps, tracker, env_steps)
+            update = ppo_update(ac, optimizer, rollout, config, generator)
+
+            mean_return = tracker.mean_return(config.solve_window)
+            if (solved_at is None and len(tracker.returns) >= config.solve_window
+                    and mean_return >= config.solve_threshold):
+                solved_at = env_steps
+            if solved_at is not None and (not checks or env_steps - checks[-1].env_steps >= config.check_interval):
+                check_start = time.perf_counter()
+                checks.append(landing_check(ac, config, env_steps, len(checks)))
+                check_seconds += time.perf_counter() - check_start
+                if checks[-1].passed:
+                    landed_at = env_steps
+            if callback is not None:
+                callback(TrainStats(
+                    env_steps=env_steps, total_steps=config.total_steps, elapsed=time.perf_counter() - start,
+                    episode_returns=tracker.returns, episode_end_steps=tracker.end_steps, mean_return=mean_return,
+                    solve_window=config.solve_window, solve_threshold=config.solve_threshold,
+                    solved_at=solved_at, landed_at=landed_at, checks=checks, learning_rate=learning_rate,
+                    epsilon=ac.epsilon, update=update))
+    except KeyboardInterrupt:
+        interrupted = True  # keep what has been learned so far
+    finally:
+        envs.close()
+    return TrainResult(ac=ac, config=config, env_steps=env_steps, train_seconds=time.perf_counter() - start,
+                       check_seconds=check_seconds, episode_returns=list(tracker.returns),
+                       episode_end_steps=list(tracker.end_steps), solved_at=solved_at, landed_at=landed_at,
+                       checks=list(checks), interrupted=interrupted)
+# %% end
+
+
+# %% notebook: evaluate
+@dataclass
+class LandingVerdict:
+    # Whether a trained agent lands (its greedy policy averages >= solve_threshold on
+    # fresh seeds), and if not, the likely causes, most likely first.
+    lands: bool
+    mean: float
+    episodes: int
+    causes: list
+
+    def __str__(self):
+        if self.lands:
+            return f'your agent lands: the greedy policy averages {self.mean:.1f} over {self.episodes} fresh episodes'
+        return (f'your agent did not land: the greedy policy averages {self.mean:.1f} over {self.episodes} fresh '
+                f'episodes. Likely causes:\n' + '\n'.join(f'  - {cause}' for cause in self.causes))
+
+
+def landing_verdict(result, eval_returns):
+    # result: the TrainResult of train(); eval_returns: the returns of evaluate(result.ac, ...)
+    config, mean = result.config, float(np.mean(eval_returns))
+    if mean >= config.solve_threshold:
+        return LandingVerdict(lands=True, mean=mean, episodes=len(eval_returns), causes=[])
+    causes = []
+    best_training_mean = max((float(np.mean(result.episode_returns[max(0, i + 1 - config.solve_window):i + 1]))
+                              for i in range(len(result.episode_returns))), default=float('nan'))
+    if result.interrupted:
+        causes.append(f'training was interrupted after {result.env_steps:,} steps: run the training cell again '
+                      f'and let it finish')
+    elif result.env_steps < 100_000:
+        causes.append(f'training had only {result.env_steps:,} steps (a landing takes 150k to 500k; PPO_QUICK=1 '
+                      f'sets 20,000): run with the full budget, Config()')
+    elif result.solved and not result.landed:
+        causes.append(f'the sampled policy scored (training mean >= {config.solve_threshold:g} at '
+                      f'{result.solved_at:,} steps), but the greedy one never passed a check (best '
+                      f'{max(c.mean for c in result.checks):.1f}): it hovers or drifts instead of touching down. '
+                      f'Train again with another seed, e.g. Config(seed=1)')
+    elif result.landed:
+        causes.append(f'a {config.check_episodes}-episode check passed at {result.landed_at:,} steps, but the '
+                      f'policy is borderline: train again with another seed, e.g. Config(seed=1)')
+    elif best_training_mean < 0:
+        causes.append(f'the training return never rose above 0 (best mean of {config.solve_window} episodes: '
+                      f'{best_training_mean:.1f}): this points to a bug in compute_advantages or compute_loss '
+                      f'that the tests did not catch, e.g. a sign, a term mixed up between environments or '
+                      f'episodes, or critic targets that carry gradients. Run the tests again and reread your code')
+    else:
+        causes.append(f'the training return rose (best mean {best_training_mean:.1f}) but not to '
+                      f'{config.solve_threshold:g} within {result.env_steps:,} steps: train again with another '
+                      f'seed, e.g. Config(seed=1); if that fails too, look for a subtle bug in your code '
+                      f'(the discount or lambda in the wrong place, a truncation treated as a termination)')
+    causes.append('a correct implementation lands on nearly every seed (README, "Results"); if a second seed '
+                  'does not land either, the cause is most likely in your code')
+    return LandingVerdict(lands=False, mean=mean, episodes=len(eval_returns), causes=causes)
 # %% end
 
 
@@ -519,10 +682,12 @@ def _positive_int(text):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
-        description='Train the reference PPO on LunarLander-v3 until solved (mean return of the last 100 '
-                    'training episodes >= 200) or until the step budget is used up, then evaluate the greedy '
-                    'policy on 100 fresh seeds. Writes summary.json, learning_curve.png, policy.pt and '
-                    'landing.gif to the output folder.')
+        description=f'Train the reference PPO on LunarLander-v3 until its greedy policy lands (once the mean '
+                    f'return of the last {Config.solve_window} training episodes reaches {Config.solve_threshold:g}, '
+                    f'{Config.check_episodes} greedy episodes on fresh seeds must average '
+                    f'{Config.solve_threshold + Config.check_margin:g}) or until the step budget is used up (exit '
+                    f'code 1), then evaluate the greedy policy on 100 other fresh seeds. Writes summary.json, '
+                    f'learning_curve.png, policy.pt and landing.gif to the output folder.')
     parser.add_argument('--seed', type=int, default=Config.seed, help='random seed (default: %(default)s)')
     parser.add_argument('--total-steps', type=_positive_int, default=Config.total_steps,
                         help='budget of environment steps (default: %(default)s)')
@@ -584,17 +749,30 @@ def main(argv=None):
     save_checkpoint(result.ac, config, os.path.join(out, 'policy.pt'))
     figure = rl_gui.plot_learning_curve(result.episode_returns, result.episode_end_steps,
                                         window=config.solve_window, threshold=config.solve_threshold,
-                                        title=f'PPO on {config.env_id}, seed {config.seed}')
+                                        title=f'PPO on {config.env_id}, seed {config.seed}', solved_at=result.solved_at,
+                                        landed_at=result.landed_at, checks=result.checks)
     figure.savefig(os.path.join(out, 'learning_curve.png'))
     returns = _evaluate_and_record(result.ac, config, out, args.eval_episodes)
+    verdict = landing_verdict(result, returns)
 
     summary = {
-        'solved': result.solved, 'interrupted': result.interrupted,
+        'landed': result.landed, 'landed_at': result.landed_at,
+        'solved': result.solved, 'solved_at': result.solved_at,
+        'interrupted': result.interrupted,
+        'criteria': {'solved': f'mean return of the last {config.solve_window} training episodes >= '
+                               f'{config.solve_threshold:g}',
+                     'landed': f'mean return of {config.check_episodes} greedy episodes on fresh seeds >= '
+                               f'{config.solve_threshold + config.check_margin:g}, checked every '
+                               f'{config.check_interval:,} steps once solved; training stops there'},
+        'checks': [{'env_steps': check.env_steps, 'first_seed': check.first_seed, 'mean': round(check.mean, 2),
+                    'passed': check.passed} for check in result.checks],
         'env_steps': result.env_steps, 'train_seconds': round(result.train_seconds, 2),
+        'check_seconds': round(result.check_seconds, 2),
         'steps_per_second': round(result.env_steps / result.train_seconds, 1),
         'episodes': len(result.episode_returns),
         'final_mean_return': round(float(np.mean(result.episode_returns[-config.solve_window:])), 2)
         if result.episode_returns else None,
+        'eval_lands': verdict.lands,
         'eval_mean': round(float(returns.mean()), 2), 'eval_std': round(float(returns.std()), 2),
         'eval_episodes': len(returns), 'eval_returns': returns.round(2).tolist(),
         'seed': config.seed, 'hyperparameters': dataclasses.asdict(config),
@@ -603,11 +781,13 @@ def main(argv=None):
     with open(os.path.join(out, 'summary.json'), 'w') as file:
         json.dump(summary, file, indent=2)
 
-    status = 'solved' if result.solved else 'interrupted' if result.interrupted else 'NOT solved'
-    print(f'{status} after {result.env_steps:,} steps in {result.train_seconds:.1f} s '
-          f'({summary["steps_per_second"]:,.0f} steps/s); greedy evaluation {returns.mean():.1f} ± '
-          f'{returns.std():.1f} over {len(returns)} episodes -> {out}')
-    return 0 if result.solved else 1
+    print(f'{result.summary()}\ngreedy evaluation {returns.mean():.1f} ± {returns.std():.1f} over {len(returns)} '
+          f'episodes -> {out}')
+    if not result.landed:
+        print(f'the greedy policy did not land within the budget of {config.total_steps:,} steps'
+              + ('' if result.interrupted else '; exit code 1'))
+    print(verdict)
+    return 0 if result.landed else 1
 
 
 if __name__ == '__main__':

@@ -136,10 +136,19 @@ def moving_average(values, window):
     return (sums[end] - sums[start]) / (end - start)
 
 
-def plot_learning_curve(episode_returns, episode_end_steps=None, window=100, threshold=200.0, title=None, ax=None):
+def plot_learning_curve(episode_returns, episode_end_steps=None, window=100, threshold=200.0, title=None, ax=None,
+                        solved_at=None, landed_at=None, checks=()):
     """The return of every episode and their moving average, against environment steps
     if given (else episodes), with the solve threshold. Draws into `ax` if given, else
-    into a new matplotlib Figure (not pyplot's: nothing is shown twice); returns the figure."""
+    into a new matplotlib Figure (not pyplot's: nothing is shown twice); returns the figure.
+
+    With environment steps on the x axis it also marks when each of the trainer's criteria
+    was met: `solved_at` (the training mean reached the threshold), `landed_at` (a check
+    of the greedy policy passed), and `checks`, every such check (objects with `env_steps`,
+    `mean` and `passed`, e.g. ppo_reference.LandingCheck) as a point at its mean."""
+    if episode_end_steps is None and (solved_at is not None or landed_at is not None or len(checks)):
+        raise ValueError('plot_learning_curve: solved_at, landed_at and checks are environment steps, so they need '
+                         'episode_end_steps as well (got episode_end_steps=None)')
     if ax is None:
         from matplotlib.figure import Figure
         ax = Figure(figsize=(6, 3.2), dpi=100, layout='constrained').add_subplot()
@@ -150,11 +159,23 @@ def plot_learning_curve(episode_returns, episode_end_steps=None, window=100, thr
                 label=f'mean of the last {window}')
     if threshold is not None:
         ax.axhline(threshold, color='C2', linestyle='--', linewidth=1, label=f'solved ({threshold:g})')
+    if len(checks):
+        for passed, marker in ((False, 'x'), (True, 'o')):
+            points = [(check.env_steps, check.mean) for check in checks if bool(check.passed) == passed]
+            if points:
+                steps, means = zip(*points)
+                ax.scatter(steps, means, marker=marker, color='C1' if not passed else 'C2', zorder=3, s=25,
+                           label='greedy check' + (' passed' if passed else ''))
+    if solved_at is not None:
+        ax.axvline(solved_at, color='C1', linestyle=':', linewidth=1.2,
+                   label=f'training mean \u2265 {threshold:g}: {solved_at / 1000:,.0f}k steps')
+    if landed_at is not None:
+        ax.axvline(landed_at, color='C2', linewidth=1.5, label=f'greedy policy lands: {landed_at / 1000:,.0f}k steps')
     ax.set_xlabel('environment steps' if episode_end_steps is not None else 'episodes')
     ax.set_ylabel('sum of rewards')
     ax.set_title(title or 'LunarLander')
     ax.grid(alpha=0.3)
-    ax.legend(loc='lower right', fontsize=8)
+    ax.legend(loc='lower right', fontsize=7)
     return ax.figure
 
 
@@ -171,9 +192,10 @@ def _duration(seconds):
 
 class TrainingMonitor:
     """A callback for ppo_reference.train(): a progress bar and a live learning curve,
-    redrawn at most once per `interval` seconds. In a Jupyter kernel both update in
-    place; elsewhere a progress line is written to `file` (on a terminal it redraws
-    itself; in a log, one line per `log_interval` seconds)."""
+    redrawn at most once per `interval` seconds. It reads the attributes of the
+    ppo_reference.TrainStats it is called with. In a Jupyter kernel both update in place;
+    elsewhere a progress line is written to `file` (on a terminal it redraws itself; in a
+    log, one line per `log_interval` seconds)."""
 
     def __init__(self, interval=1.0, plot=True, window=100, file=None, log_interval=10.0):
         self.interval = interval
@@ -204,17 +226,24 @@ class TrainingMonitor:
             self._draw(self._last_stats, final=True)
             self._last_stats = None
 
+    def parts(self, stats):
+        """The pieces of the progress line; a line may wrap between them, never inside one."""
+        parts = [f'{stats.env_steps:,}/{stats.total_steps:,} steps', f'{len(stats.episode_returns):,} episodes']
+        if not math.isnan(stats.mean_return):
+            parts.append(f'mean {stats.mean_return:.1f}')
+        if stats.checks:
+            parts.append(f'greedy {stats.checks[-1].mean:.1f}')
+        parts.append(f'{stats.steps_per_second:,.0f} steps/s')
+        parts.append(_duration(stats.elapsed))
+        if stats.landed_at is not None:
+            parts.append('landed!')
+        elif stats.solved_at is not None:
+            parts.append('solved, checking the greedy policy')
+        return parts
+
     def summary(self, stats):
-        steps, total = stats['env_steps'], stats.get('total_steps')
-        parts = [f'{steps:,}' + (f' / {total:,} steps ({min(100, 100 * steps / total):.0f}%)' if total else ' steps'),
-                 f'{stats["episodes"]:,} episodes']
-        if not math.isnan(stats['mean_return']):
-            parts.append(f'mean return (last {self.window}) {stats["mean_return"]:.1f}')
-        parts.append(f'{stats["steps_per_second"]:,.0f} steps/s')
-        parts.append(f'{_duration(stats["elapsed"])} elapsed')
-        if stats.get('solved'):
-            parts.append('solved!')
-        return ' | '.join(parts)
+        """The progress line, e.g. '123,904/1,000,000 steps | 812 episodes | mean 143.2 | 8,200 steps/s | 0:15'."""
+        return ' | '.join(self.parts(stats))
 
     def _draw(self, stats, final=False):
         if self.kernel:
@@ -223,8 +252,8 @@ class TrainingMonitor:
             self._draw_text(stats, final)
 
     def _bar(self, stats, width=20):
-        total = stats.get('total_steps') or stats['env_steps'] or 1
-        filled = min(width, int(width * stats['env_steps'] / total))
+        total = stats.total_steps or stats.env_steps or 1
+        filled = min(width, int(width * stats.env_steps / total))
         return filled, width - filled
 
     def _draw_text(self, stats, final):
@@ -240,20 +269,25 @@ class TrainingMonitor:
 
     def _draw_kernel(self, stats):
         from IPython.display import Image as IPythonImage, display
-        # a text bar, not <progress>: it survives the HTML sanitizer of a reopened notebook
-        filled, empty = self._bar(stats, 30)
-        colour = '#1a7f37' if stats.get('solved') else '#0969da'
-        text = f'{"█" * filled}{"░" * empty} {self.summary(stats)}'
-        page = {'text/plain': text,
-                'text/html': f'<pre style="margin:0"><span style="color:{colour}">{"█" * filled}</span>'
-                             f'<span style="color:#bbb">{"░" * empty}</span> {html.escape(self.summary(stats))}</pre>'}
+        # a text bar, not <progress>: it survives the HTML sanitizer of a reopened notebook.
+        # Notebook front ends break <pre> text anywhere (also inside a number) when it is
+        # wider than the window: here each part is kept together by non-breaking spaces,
+        # and the line may wrap only between parts.
+        filled, empty = self._bar(stats, 20)
+        colour = '#1a7f37' if stats.landed_at is not None else '#0969da'
+        parts = [html.escape(part).replace(' ', '&nbsp;') for part in self.parts(stats)]
+        page = {'text/plain': f'{"█" * filled}{"░" * empty} {self.summary(stats)}',
+                'text/html': f'<div style="font-family:monospace;white-space:normal;word-break:normal;'
+                             f'overflow-wrap:normal"><span style="color:{colour}">{"█" * filled}</span>'
+                             f'<span style="color:#bbb">{"░" * empty}</span> {" | ".join(parts)}</div>'}
         if self._text_handle is None:
             self._text_handle = display(page, raw=True, display_id=True)
         else:
             self._text_handle.update(page, raw=True)
         if self.plot:
-            figure = plot_learning_curve(stats['episode_returns'], stats.get('episode_end_steps'),
-                                         window=self.window, threshold=stats.get('solve_threshold', 200.0))
+            figure = plot_learning_curve(stats.episode_returns, stats.episode_end_steps, window=self.window,
+                                         threshold=stats.solve_threshold, solved_at=stats.solved_at,
+                                         landed_at=stats.landed_at, checks=stats.checks)
             image = IPythonImage(data=_png(figure), format='png')
             if self._plot_handle is None:
                 self._plot_handle = display(image, display_id=True)

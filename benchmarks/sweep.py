@@ -5,10 +5,13 @@ two runs at a time (this machine has 2 cores), one JSON line per run.
 
 grid.json maps a name to Config overrides, e.g.
     {"lr2e-3": {"learning_rate": 2e-3}, "ent0": {"entropy_coef": 0.0}}
-Each line: name, seed, solved, env steps, seconds, the last 100 training episodes' mean,
-and the greedy evaluation on 100 fresh seeds (mean, std). Env steps and evaluations are
-deterministic per seed; seconds are not comparable across lines, since two runs share
-the machine.
+Each line: name, seed, landed (the stopping rule's greedy check passed), eval_ok (the final
+greedy evaluation on 100 fresh seeds averages >= 200), the env steps at which the training
+mean reached 200 (solved_at) and the check passed (landed_at), env steps and seconds in
+all, seconds spent in checks, every check's mean, the last 100 training episodes' mean,
+the final evaluation (mean, std), and the 1-minute load average before and after. Env
+steps, checks and evaluations are deterministic per seed; seconds are not comparable
+across lines, since two runs share the machine (and other work may run on it too).
 """
 
 import argparse
@@ -26,12 +29,17 @@ from time_to_solve import seeds_from  # noqa: E402
 
 def run(job):
     name, overrides, seed = job
+    load = os.getloadavg()[0]
     result = ppo_reference.train(ppo_reference.Config(seed=seed, **overrides))
-    returns = ppo_reference.evaluate(result.ac, episodes=100) if result.solved else None
+    returns = ppo_reference.evaluate(result.ac, episodes=100)  # always: a run that did not land is judged too
     last = result.episode_returns[-100:]
-    return {'name': name, 'seed': seed, 'solved': result.solved, 'steps': result.env_steps,
-            'secs': round(result.train_seconds, 1), 'last': round(sum(last) / max(1, len(last)), 1),
-            'ev': None if returns is None else [round(float(returns.mean()), 1), round(float(returns.std()), 1)]}
+    return {'name': name, 'seed': seed, 'landed': result.landed, 'eval_ok': bool(returns.mean() >= 200),
+            'solved_at': result.solved_at, 'landed_at': result.landed_at, 'steps': result.env_steps,
+            'secs': round(result.train_seconds, 1), 'check_secs': round(result.check_seconds, 1),
+            'checks': [round(check.mean, 1) for check in result.checks],
+            'last': round(sum(last) / max(1, len(last)), 1),
+            'ev': [round(float(returns.mean()), 1), round(float(returns.std()), 1)],
+            'load': [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
 def main(argv=None):

@@ -1,15 +1,20 @@
-"""Time to solve LunarLander-v3: the reference trainer on several seeds, optionally beside
-Stable-Baselines3's PPO with rl-zoo's hyperparameters, on the same seeds and criterion.
+"""Time to land LunarLander-v3: the reference trainer on several seeds, optionally beside
+Stable-Baselines3's PPO with rl-zoo's hyperparameters, on the same seeds and stopping rule.
 
-    python benchmarks/time_to_solve.py                    # seeds 0-4, the kit's trainer
-    python benchmarks/time_to_solve.py --peer sb3         # and SB3 (pip install -r benchmarks/requirements.txt)
+    python benchmarks/time_to_solve.py                    # the held-out seeds 100-119, the kit's trainer
+    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3     # and SB3 (pip install -r benchmarks/requirements.txt)
+    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3 --peer-only --out DIR   # SB3 alone ...
+    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3 --peer-results DIR/time_to_solve.json  # ... beside ours
 
-Solved: the mean return of the last 100 training episodes reaches 200. Then the greedy
-policy is evaluated on the same 100 fresh seeds for both. With --jobs 1 (the default)
-runs are sequential, so that each is timed on an otherwise idle machine; with --jobs 2
-two seeds run at once, each running the kit's trainer and then the peer, so that both
-are timed under the same load. Compare the ratios of one run rather than seconds across
-machines. Prints a table and writes JSON (and a PNG of the learning curves) to --out.
+The stopping rule (ppo_reference.train): once the mean return of the last 100 training
+episodes reaches 200 ("solved at"), 20 greedy episodes on fresh seeds are played every
+8,192 steps until they average 220 ("landed at"). Then the greedy policy is evaluated on
+the same 100 other fresh seeds for both trainers. With --jobs 1 (the default) runs are
+sequential, so that each is timed with nothing else of ours running; with --jobs 2 two
+seeds run at once. Each row records the 1-minute load average when the run started:
+seconds are comparable only under similar load; env steps are deterministic per seed.
+Prints a table and the distribution over seeds (worst, median, best), and writes JSON (and
+a PNG of the learning curves) to --out.
 """
 
 import argparse
@@ -36,63 +41,103 @@ SB3_HYPERPARAMETERS = dict(n_steps=1024, batch_size=64, n_epochs=4, gamma=0.999,
 SB3_NUM_ENVS = 16
 
 
+def load_average():
+    return round(os.getloadavg()[0], 2)
+
+
 def run_ours(seed, budget):
+    load = load_average()
     config = ppo_reference.Config(seed=seed, total_steps=budget)
     result = ppo_reference.train(config)
     returns = ppo_reference.evaluate(result.ac, episodes=100)
-    return {'solved': result.solved, 'env_steps': result.env_steps, 'seconds': result.train_seconds,
+    return {'landed': result.landed, 'solved_at': result.solved_at, 'landed_at': result.landed_at,
+            'env_steps': result.env_steps, 'seconds': result.train_seconds, 'check_seconds': result.check_seconds,
+            'checks': [[check.env_steps, round(check.mean, 2)] for check in result.checks],
             'eval_mean': float(returns.mean()), 'eval_std': float(returns.std()),
+            'load': [load, load_average()],
             'episode_returns': result.episode_returns, 'episode_end_steps': result.episode_end_steps}
 
 
 def run_sb3(seed, budget):
+    """SB3's PPO to the same stopping rule as ours: once the mean of the last 100 training
+    episodes reaches 200, the greedy policy plays the same checks (ppo_reference.landing_check),
+    after every rollout, until one passes."""
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
-    class StopWhenSolved(BaseCallback):
+    config = ppo_reference.Config(seed=seed, total_steps=budget)
+
+    def act(model, states):
+        return torch.as_tensor(model.predict(states.numpy(), deterministic=True)[0])
+
+    class StopWhenLanded(BaseCallback):
         def __init__(self):
             super().__init__()
-            self.returns, self.end_steps, self.solved = [], [], False
+            self.returns, self.end_steps, self.checks = [], [], []
+            self.solved_at = self.landed_at = None
+            self.check_seconds = 0.0
 
         def _on_step(self):
             for info in self.locals['infos']:
                 if 'episode' in info:
                     self.returns.append(float(info['episode']['r']))
                     self.end_steps.append(self.num_timesteps)
-            self.solved = len(self.returns) >= 100 and np.mean(self.returns[-100:]) >= 200
-            return not self.solved
+            if (self.solved_at is None and len(self.returns) >= config.solve_window
+                    and np.mean(self.returns[-config.solve_window:]) >= config.solve_threshold):
+                self.solved_at = self.num_timesteps
+            return self.landed_at is None
 
+        def _on_rollout_start(self):
+            # after an update, before the next rollout: the policy checked is the one that is kept
+            if self.solved_at is not None and (not self.checks or self.num_timesteps - self.checks[-1].env_steps
+                                               >= config.check_interval):
+                start = time.perf_counter()
+                self.checks.append(ppo_reference.landing_check(self.model, config, self.num_timesteps,
+                                                               len(self.checks), act=act))
+                self.check_seconds += time.perf_counter() - start
+                if self.checks[-1].passed:
+                    self.landed_at = self.num_timesteps
+
+    load = load_average()
     torch.set_num_threads(1)
     envs = make_vec_env('LunarLander-v3', n_envs=SB3_NUM_ENVS, seed=seed)
     model = SB3PPO('MlpPolicy', envs, seed=seed, device='cpu', verbose=0, **SB3_HYPERPARAMETERS)
-    callback = StopWhenSolved()
+    callback = StopWhenLanded()
     start = time.perf_counter()
     model.learn(total_timesteps=budget, callback=callback)
     seconds = time.perf_counter() - start
-
-    def act(model, states):
-        return torch.as_tensor(model.predict(states.numpy(), deterministic=True)[0])
     returns = ppo_reference.evaluate(model, episodes=100, act=act)
-    return {'solved': bool(callback.solved), 'env_steps': int(model.num_timesteps), 'seconds': seconds,
+    return {'landed': callback.landed_at is not None, 'solved_at': callback.solved_at,
+            'landed_at': callback.landed_at, 'env_steps': int(model.num_timesteps), 'seconds': seconds,
+            'check_seconds': callback.check_seconds,
+            'checks': [[check.env_steps, round(check.mean, 2)] for check in callback.checks],
             'eval_mean': float(returns.mean()), 'eval_std': float(returns.std()),
+            'load': [load, load_average()],
             'episode_returns': callback.returns, 'episode_end_steps': callback.end_steps}
 
 
 def run_seed(job):
-    """The kit's trainer, then the peer if any, on one seed; prints their rows."""
-    seed, budget, peer, peer_budget = job
-    entry = {'seed': seed, 'ours': run_ours(seed, budget)}
-    print(row('ours', seed, entry['ours']), flush=True)
-    if peer == 'sb3':
-        entry['sb3'] = run_sb3(seed, peer_budget)
-        print(row('sb3', seed, entry['sb3']), flush=True)
-        entry['sb3_over_ours'] = {
-            'seconds': entry['sb3']['seconds'] / entry['ours']['seconds'],
-            'env_steps': entry['sb3']['env_steps'] / entry['ours']['env_steps']}
-        print(f'{"ratio":<6} {seed:>4}  SB3 / ours: {entry["sb3_over_ours"]["seconds"]:.1f}x the wall-clock, '
-              f'{entry["sb3_over_ours"]["env_steps"]:.1f}x the env steps', flush=True)
+    """The trainers of `job` on one seed, one after the other; prints their rows."""
+    seed, budget, trainers, peer_budget = job
+    entry = {'seed': seed}
+    for name in trainers:
+        entry[name] = run_ours(seed, budget) if name == 'ours' else run_sb3(seed, peer_budget)
+        print(row(name, seed, entry[name]), flush=True)
     return entry
+
+
+def add_ratios(entry):
+    entry['sb3_over_ours'] = {'seconds': entry['sb3']['seconds'] / entry['ours']['seconds'],
+                              'env_steps': entry['sb3']['env_steps'] / entry['ours']['env_steps']}
+    print(f'{"ratio":<6} {entry["seed"]:>4}  SB3 / ours: {entry["sb3_over_ours"]["seconds"]:.1f}x the wall-clock, '
+          f'{entry["sb3_over_ours"]["env_steps"]:.1f}x the env steps', flush=True)
+
+
+def distribution(values):
+    """(worst, median, best) of steps or seconds: the worst is the largest."""
+    values = sorted(values)
+    return {'worst': values[-1], 'median': statistics.median(values), 'best': values[0]}
 
 
 def seeds_from(text):
@@ -104,9 +149,15 @@ def seeds_from(text):
 
 
 def row(name, seed, run):
-    return (f'{name:<6} {seed:>4}  {"yes" if run["solved"] else "NO":<6} {run["env_steps"]:>10,}  '
-            f'{run["seconds"]:>8.1f}  {run["env_steps"] / run["seconds"]:>8,.0f}  '
-            f'{run["eval_mean"]:>7.1f} ± {run["eval_std"]:<5.1f}')
+    def at(steps):
+        return f'{steps:>10,}' if steps is not None else f'{"never":>10}'
+    return (f'{name:<6} {seed:>4}  {"yes" if run["landed"] else "NO":<6} {at(run["solved_at"])}  '
+            f'{at(run["landed_at"])}  {run["seconds"]:>8.1f}  {run["env_steps"] / run["seconds"]:>8,.0f}  '
+            f'{run["eval_mean"]:>7.1f} ± {run["eval_std"]:<5.1f}  {run["load"][0]:>5.1f}')
+
+
+HEADER = (f'{"who":<6} {"seed":>4}  {"landed":<6} {"solved at":>10}  {"landed at":>10}  {"seconds":>8}  '
+          f'{"steps/s":>8}  eval (greedy, 100)  load')
 
 
 def plot(results, path):
@@ -128,50 +179,83 @@ def plot(results, path):
     figure.savefig(path)
 
 
+def summarize(runs):
+    landed = [run for run in runs if run['landed']]
+    summary = {'runs': len(runs), 'landed': len(landed),
+               'eval_at_least_200': sum(run['eval_mean'] >= 200 for run in runs),
+               'env_steps': distribution([run['env_steps'] for run in runs]),
+               'seconds': distribution([run['seconds'] for run in runs]),
+               'eval_mean': distribution([-run['eval_mean'] for run in runs])}
+    summary['eval_mean'] = {key: -value for key, value in summary['eval_mean'].items()}  # worst = lowest
+    return summary
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--seeds', default='0-4', help='e.g. 0-4 or 0,3,7 (default: %(default)s)')
+    parser.add_argument('--seeds', default='100-119', help='e.g. 100-119 or 0,3,7 (default: %(default)s, the '
+                        'held-out seeds: the hyperparameters were tuned on 0-19)')
     parser.add_argument('--total-steps', type=int, default=ppo_reference.Config.total_steps,
                         help="the kit's step budget (default: %(default)s)")
     parser.add_argument('--peer', choices=['sb3'], help='also run this trainer on the same seeds')
+    parser.add_argument('--peer-only', action='store_true', help='run only the peer (e.g. in the background)')
+    parser.add_argument('--peer-results', metavar='JSON',
+                        help="take the peer's runs from this time_to_solve.json of a --peer-only run")
     parser.add_argument('--peer-steps', type=int, default=3_000_000, help="the peer's step budget")
     parser.add_argument('--jobs', type=int, default=1, help='seeds run at once (default: %(default)s)')
     parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'),
                         help='folder for time_to_solve.json and learning_curves.png')
     args = parser.parse_args(argv)
-    if args.peer == 'sb3':
+    if (args.peer_only or args.peer_results) and not args.peer:
+        parser.error('--peer-only and --peer-results need --peer')
+    if args.peer == 'sb3' and not args.peer_results:
         try:
             import stable_baselines3  # noqa: F401
         except ImportError:
             parser.error('--peer sb3 needs stable-baselines3: pip install -r benchmarks/requirements.txt')
+    peer_runs = {}
+    if args.peer_results:
+        with open(args.peer_results) as file:
+            peer_runs = {entry['seed']: entry[args.peer] for entry in json.load(file)['results'] if args.peer in entry}
     os.makedirs(args.out, exist_ok=True)
 
-    print(f'{"who":<6} {"seed":>4}  {"solved":<6} {"env steps":>10}  {"seconds":>8}  {"steps/s":>8}  eval (greedy, 100)')
-    jobs = [(seed, args.total_steps, args.peer, args.peer_steps) for seed in seeds_from(args.seeds)]
+    trainers = ([] if args.peer_only else ['ours']) + ([args.peer] if args.peer and not args.peer_results else [])
+    print(HEADER)
+    jobs = [(seed, args.total_steps, trainers, args.peer_steps) for seed in seeds_from(args.seeds)]
     if args.jobs == 1:
         results = [run_seed(job) for job in jobs]
     else:
         with multiprocessing.get_context('spawn').Pool(args.jobs) as pool:
             results = sorted(pool.imap_unordered(run_seed, jobs), key=lambda entry: entry['seed'])
+    for entry in results:
+        if entry['seed'] in peer_runs:
+            entry[args.peer] = peer_runs[entry['seed']]
+            print(row(args.peer, entry['seed'], entry[args.peer]) + '  (from --peer-results)')
+        if 'ours' in entry and 'sb3' in entry:
+            add_ratios(entry)
 
-    ours = [r['ours'] for r in results]
-    summary = {'solved': sum(run['solved'] for run in ours), 'runs': len(ours),
-               'median_seconds': statistics.median(run['seconds'] for run in ours),
-               'median_env_steps': statistics.median(run['env_steps'] for run in ours),
-               'eval_at_least_200': sum(run['eval_mean'] >= 200 for run in ours)}
-    print(f'\nours: {summary["solved"]}/{summary["runs"]} solved, median {summary["median_seconds"]:.1f} s and '
-          f'{summary["median_env_steps"]:,.0f} env steps to solve, greedy evaluation >= 200 in '
-          f'{summary["eval_at_least_200"]}/{summary["runs"]}')
-    if args.peer:
-        ratios = [r['sb3_over_ours'] for r in results]
-        summary['median_sb3_over_ours'] = {key: statistics.median(r[key] for r in ratios) for key in ratios[0]}
-        print(f'SB3 / ours, median over seeds: {summary["median_sb3_over_ours"]["seconds"]:.1f}x the wall-clock, '
-              f'{summary["median_sb3_over_ours"]["env_steps"]:.1f}x the env steps')
+    summary = {}
+    for name in ('ours', 'sb3'):
+        runs = [entry[name] for entry in results if name in entry]
+        if runs:
+            summary[name] = s = summarize(runs)
+            print(f'\n{name}: {s["landed"]}/{s["runs"]} landed (stopping rule), greedy evaluation >= 200 in '
+                  f'{s["eval_at_least_200"]}/{s["runs"]}; env steps worst {s["env_steps"]["worst"]:,.0f}, median '
+                  f'{s["env_steps"]["median"]:,.0f}, best {s["env_steps"]["best"]:,.0f}; seconds worst '
+                  f'{s["seconds"]["worst"]:.1f}, median {s["seconds"]["median"]:.1f}, best {s["seconds"]["best"]:.1f}')
+    ratios = [entry['sb3_over_ours'] for entry in results if 'sb3_over_ours' in entry]
+    if ratios:
+        summary['sb3_over_ours'] = {key: distribution([-r[key] for r in ratios]) for key in ratios[0]}
+        summary['sb3_over_ours'] = {key: {k: -v for k, v in d.items()} for key, d in summary['sb3_over_ours'].items()}
+        s = summary['sb3_over_ours']
+        print(f'SB3 / ours over {len(ratios)} seeds: wall-clock worst {s["seconds"]["worst"]:.1f}x, median '
+              f'{s["seconds"]["median"]:.1f}x, best {s["seconds"]["best"]:.1f}x; env steps median '
+              f'{s["env_steps"]["median"]:.1f}x')
 
     machine = {'python': platform.python_version(), 'torch': torch.__version__, 'cpus': os.cpu_count(),
                'processor': platform.processor() or platform.machine(), 'jobs': args.jobs}
     with open(os.path.join(args.out, 'time_to_solve.json'), 'w') as file:
-        json.dump({'machine': machine, 'hyperparameters': dataclasses.asdict(ppo_reference.Config()), 'summary': summary,
+        json.dump({'machine': machine, 'hyperparameters': dataclasses.asdict(ppo_reference.Config()),
+                   'summary': summary, 'peer_results': args.peer_results,
                    'sb3_hyperparameters': dict(SB3_HYPERPARAMETERS, n_envs=SB3_NUM_ENVS) if args.peer else None,
                    'results': results}, file)
     plot(results, os.path.join(args.out, 'learning_curves.png'))

@@ -1,5 +1,6 @@
 """The reference trainer and its command line (short runs only)."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -13,21 +14,48 @@ import ppo_reference
 from ppo_reference import Config, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SUMMARY_KEYS = {'solved', 'env_steps', 'train_seconds', 'eval_mean', 'eval_std', 'eval_episodes',
-                'steps_per_second', 'seed', 'hyperparameters'}
+SUMMARY_KEYS = {'landed', 'landed_at', 'solved', 'solved_at', 'criteria', 'checks', 'env_steps', 'train_seconds',
+                'check_seconds', 'eval_lands', 'eval_mean', 'eval_std', 'eval_episodes', 'steps_per_second', 'seed',
+                'hyperparameters'}
 
 
 def test_a_short_run_writes_its_results(tmp_path, capsys):
     out = tmp_path / 'run'
     code = ppo_reference.main(['--total-steps', '3000', '--out', str(out), '--eval-episodes', '3', '--seed', '2'])
-    assert code == 1  # not solved within 3000 steps
+    assert code == 1  # did not land within 3000 steps
     summary = json.loads((out / 'summary.json').read_text())
     assert SUMMARY_KEYS <= set(summary)
     assert summary['env_steps'] == 4096 and summary['seed'] == 2 and summary['eval_episodes'] == 3
-    assert summary['hyperparameters']['total_steps'] == 3000 and summary['solved'] is False
+    assert summary['hyperparameters']['total_steps'] == 3000
+    assert summary['landed'] is summary['solved'] is False and summary['landed_at'] is summary['solved_at'] is None
+    assert summary['checks'] == []
     for name in ('policy.pt', 'learning_curve.png', 'landing.gif'):
         assert (out / name).stat().st_size > 1000
-    assert 'NOT solved after 4,096 steps' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert printed.startswith('NOT landed after 4,096 environment steps')
+    assert 'the greedy policy did not land within the budget of 3,000 steps; exit code 1' in printed
+    assert 'your agent did not land' in printed
+
+
+def test_a_run_that_lands_exits_0_and_records_both_criteria(tmp_path, monkeypatch, capsys):
+    # an easy target: "solved" after the first episode, and a check that any policy passes
+    @dataclasses.dataclass
+    class EasyConfig(Config):
+        solve_threshold: float = -1e9
+        solve_window: int = 1
+        check_margin: float = 0.0
+        check_episodes: int = 2
+        num_envs: int = 4
+        num_steps: int = 64
+    monkeypatch.setattr(ppo_reference, 'Config', EasyConfig)
+    out = tmp_path / 'run'
+    assert ppo_reference.main(['--total-steps', '100000', '--out', str(out), '--eval-episodes', '2']) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['landed'] is summary['solved'] is True
+    assert summary['solved_at'] <= summary['landed_at'] == summary['env_steps'] < 100_000
+    assert summary['checks'][-1]['passed'] is True and summary['checks'][-1]['env_steps'] == summary['landed_at']
+    assert summary['criteria']['landed'].startswith('mean return of 2 greedy episodes on fresh seeds >= -1e+09')
+    assert capsys.readouterr().out.startswith('landed after')
 
 
 def test_the_same_seed_gives_the_same_run():

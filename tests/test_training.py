@@ -1,0 +1,237 @@
+"""The trainer's stopping rule, schedules and records, the landing verdict, and what the
+progress display and the learning curve show (short runs only; long ones: test_slow.py)."""
+
+import dataclasses
+import io
+import math
+import re
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import ppo_reference
+import rl_gui
+from ppo_reference import CHECK_FIRST_SEED, Config, LandingCheck, TrainResult, TrainStats, UpdateStats, train
+
+# A tiny stand-in for "solved": after the first finished episode the training mean counts
+# as solved, so that the greedy checks start within a few thousand steps.
+EASY = dict(solve_threshold=-1e9, solve_window=1, check_episodes=3, check_interval=2048, num_envs=4, num_steps=64)
+
+
+def test_the_schedules_never_reach_zero_within_the_budget():
+    config = Config()
+    factors = [config.schedule(steps) for steps in range(0, config.total_steps + 1, config.batch_size)]
+    assert factors[0] == 1
+    assert min(factors) == config.anneal_floor > 0
+    assert all(a >= b for a, b in zip(factors, factors[1:]))  # decreasing, then constant
+    assert config.schedule(config.anneal_steps) == pytest.approx(config.anneal_floor)
+
+
+def test_a_run_that_never_lands_trains_to_its_budget_with_a_learning_rate_above_zero():
+    seen = []
+    config = Config(**EASY, check_margin=1e12, total_steps=6 * 256, anneal_steps=512)
+    result = train(config, callback=seen.append)
+    assert not result.landed and result.landed_at is None and result.status() == 'NOT landed'
+    assert result.env_steps == config.total_steps
+    assert all(isinstance(stats, TrainStats) and isinstance(stats.update, UpdateStats) for stats in seen)
+    assert min(stats.learning_rate for stats in seen) == pytest.approx(config.learning_rate * config.anneal_floor)
+    assert min(stats.epsilon for stats in seen) == pytest.approx(config.epsilon * config.anneal_floor)
+    assert [stats.env_steps for stats in seen] == list(range(256, config.total_steps + 1, 256))
+
+
+def test_checks_start_once_solved_repeat_every_interval_on_fresh_seeds():
+    config = Config(**EASY, check_margin=1e12, total_steps=40 * 256)
+    result = train(config)
+    assert result.solved and result.checks
+    steps = [check.env_steps for check in result.checks]
+    assert steps[0] == result.solved_at
+    assert all(b - a >= config.check_interval for a, b in zip(steps, steps[1:]))
+    assert len(steps) == 1 + (result.env_steps - result.solved_at) // config.check_interval
+    seeds = [check.first_seed + i for check in result.checks for i in range(config.check_episodes)]
+    assert len(set(seeds)) == len(seeds)  # every check plays seeds no other check played
+    assert min(seeds) >= CHECK_FIRST_SEED > 10_000 + 100  # nor the final evaluation (10_000, 10_001, ...)
+    assert all(len(check.returns) == config.check_episodes and not check.passed for check in result.checks)
+    assert 0 < result.check_seconds < result.train_seconds
+
+
+def test_training_stops_at_the_first_check_that_passes():
+    seen = []
+    result = train(Config(**EASY, check_margin=0.0, total_steps=100_000), callback=seen.append)
+    assert result.landed and result.checks[-1].passed and len(result.checks) == 1
+    assert result.env_steps == result.landed_at == result.checks[0].env_steps >= result.solved_at
+    assert seen[-1].landed_at == result.landed_at and result.status() == 'landed'
+    assert re.search(r'^landed after [\d,]+ environment steps.*training mean >= -1e\+09: at [\d,]+ steps \| '
+                     r'greedy check: at [\d,]+ steps \(1 checks, last ', result.summary())
+
+
+def test_a_check_is_judged_by_its_mean_against_threshold_plus_margin():
+    check = LandingCheck(env_steps=1, first_seed=CHECK_FIRST_SEED, returns=[250.0, 190.0], required=220.0)
+    assert check.mean == 220.0 and check.passed
+    assert not dataclasses.replace(check, returns=[250.0, 189.0]).passed
+
+
+def fake_result(**changes):
+    fields = dict(ac=None, config=Config(), env_steps=400_000, train_seconds=50.0, check_seconds=2.0,
+                  episode_returns=[-100.0] * 300, episode_end_steps=list(range(300)), solved_at=None,
+                  landed_at=None, checks=[], interrupted=False)
+    fields.update(changes)
+    return TrainResult(**fields)
+
+
+def failed_check(steps, mean):
+    return LandingCheck(env_steps=steps, first_seed=CHECK_FIRST_SEED, returns=[mean], required=220.0)
+
+
+@pytest.mark.parametrize('changes,cause', [
+    (dict(interrupted=True, env_steps=50_000), 'training was interrupted after 50,000 steps'),
+    (dict(env_steps=20_480), 'training had only 20,480 steps'),
+    (dict(solved_at=250_000, checks=[failed_check(250_000, 150.0), failed_check(260_000, 180.0)]),
+     'the greedy one never passed a check (best 180.0): it hovers'),
+    (dict(episode_returns=[-150.0] * 300), 'never rose above 0 (best mean of 100 episodes: -150.0)'),
+    (dict(episode_returns=[100.0] * 300), 'the training return rose (best mean 100.0) but not to 200'),
+    (dict(solved_at=250_000, landed_at=260_000, checks=[failed_check(260_000, 230.0)]),
+     'a 20-episode check passed at 260,000 steps, but the policy is borderline'),
+])
+def test_the_verdict_names_the_likely_cause(changes, cause):
+    verdict = ppo_reference.landing_verdict(fake_result(**changes), np.array([150.0, 190.0]))
+    assert not verdict.lands and verdict.mean == 170.0
+    text = str(verdict)
+    assert text.startswith('your agent did not land: the greedy policy averages 170.0 over 2 fresh episodes')
+    assert cause in text and 'if a second seed does not land either' in text
+
+
+def test_the_verdict_says_it_lands_at_200_and_above():
+    verdict = ppo_reference.landing_verdict(fake_result(), np.array([180.0, 220.0]))
+    assert verdict.lands and str(verdict) == 'your agent lands: the greedy policy averages 200.0 over 2 fresh episodes'
+
+
+# ---------------------------------------------------------------------------------------
+# The progress display and the learning curve
+# ---------------------------------------------------------------------------------------
+
+def stats(steps, total=1_000_000, returns=(-100.5, -50.25), checks=(), solved_at=None, landed_at=None):
+    return TrainStats(env_steps=steps, total_steps=total, elapsed=75.0, episode_returns=list(returns),
+                      episode_end_steps=[1000 * (i + 1) for i in range(len(returns))],
+                      mean_return=float(np.mean(returns)), solve_window=100, solve_threshold=200.0,
+                      solved_at=solved_at, landed_at=landed_at, checks=list(checks), learning_rate=1e-3,
+                      epsilon=0.2, update=UpdateStats(0.1, 0.2, 1.3, 0.1, 0.01))
+
+
+def test_the_progress_line_is_short_and_says_when_each_criterion_is_met():
+    monitor = rl_gui.TrainingMonitor(file=io.StringIO())
+    line = monitor.summary(stats(123_904, returns=[143.2]))
+    assert line == '123,904/1,000,000 steps | 1 episodes | mean 143.2 | 1,652 steps/s | 1:15'
+    solved = monitor.summary(stats(300_000, returns=[210.0], solved_at=290_000, checks=[failed_check(290_000, 150)]))
+    assert solved.endswith('| greedy 150.0 | 4,000 steps/s | 1:15 | solved, checking the greedy policy')
+    assert monitor.summary(stats(300_000, landed_at=300_000, solved_at=290_000)).endswith('| landed!')
+    assert max(len(monitor.summary(stats(999_999, returns=[-123.4] * 9999, solved_at=1, landed_at=2,
+                                         checks=[failed_check(1, -123.4)]))) for _ in range(1)) <= 110
+
+
+class FakeDisplay:
+    """Records what rl_gui displays, like IPython.display with display_id=True."""
+
+    def __init__(self):
+        self.shown, self.updates = [], []
+
+    def display(self, obj, display_id=False, raw=False):
+        self.shown.append(obj)
+        recorder = self
+
+        class Handle:
+            def update(self, new, raw=False):
+                recorder.updates.append(new)
+        return Handle() if display_id else None
+
+
+@pytest.fixture
+def kernel(monkeypatch):
+    fake = FakeDisplay()
+    display_module = types.ModuleType('IPython.display')
+    display_module.display = fake.display
+
+    class Wrapped:
+        def __init__(self, data=None, format=None, width=None):
+            self.data, self.format, self.width = data, format, width
+    display_module.Image = Wrapped
+    monkeypatch.setitem(sys.modules, 'IPython.display', display_module)
+    monkeypatch.setattr(rl_gui, 'in_kernel', lambda: True)
+    return fake
+
+
+def test_in_a_notebook_the_progress_line_wraps_only_between_its_parts(kernel):
+    monitor = rl_gui.TrainingMonitor(interval=0)
+    for steps in (1000, 2000, 300_000):
+        monitor(stats(steps, solved_at=2000, checks=[failed_check(2000, 123.4)]))
+    assert len(kernel.shown) == 2 and len(kernel.updates) == 4  # the text and the curve, each updated in place
+    page = kernel.updates[-2]
+    assert page['text/plain'] == '██████░░░░░░░░░░░░░░ ' + monitor.summary(stats(300_000, solved_at=2000,
+                                                                                     checks=[failed_check(2000, 123.4)]))
+    body = re.search(r'</span> (.*)</div>$', page['text/html']).group(1)
+    parts = body.split(' | ')
+    assert parts[0] == '300,000/1,000,000&nbsp;steps' and ' ' not in ''.join(parts)  # spaces only between parts
+    assert 'word-break:normal' in page['text/html']  # the front end's break-all would split numbers
+    assert kernel.updates[-1].format == 'png' and kernel.updates[-1].data.startswith(b'\x89PNG')
+
+
+def test_outside_a_notebook_progress_lines_are_throttled():
+    out = io.StringIO()
+    monitor = rl_gui.TrainingMonitor(file=out, log_interval=60)
+    for steps in range(1000, 10_001, 1000):
+        monitor(stats(steps, total=10_000))
+    monitor.close()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2  # the first call, then the final state
+    assert lines[-1] == '[####################] 10,000/10,000 steps | 2 episodes | mean -75.4 | 133 steps/s | 1:15'
+
+
+def test_the_learning_curve_marks_both_criteria_and_the_checks():
+    checks = [failed_check(150_000, 120.0), LandingCheck(170_000, CHECK_FIRST_SEED + 20, [230.0], 220.0)]
+    figure = rl_gui.plot_learning_curve([-100.0, 50.0, 210.0], [50_000, 100_000, 150_000], solved_at=150_000,
+                                        landed_at=170_000, checks=checks)
+    ax = figure.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert 'training mean ≥ 200: 150k steps' in labels and 'greedy policy lands: 170k steps' in labels
+    assert {'greedy check', 'greedy check passed'} <= set(labels)
+    vertical = sorted(line.get_xdata()[0] for line in ax.get_lines() if len(set(line.get_xdata())) == 1
+                      and len(line.get_xdata()) == 2)
+    assert vertical == [150_000, 170_000]
+
+
+def test_the_curve_without_steps_cannot_mark_steps():
+    with pytest.raises(ValueError, match='solved_at, landed_at and checks are environment steps'):
+        rl_gui.plot_learning_curve([1.0, 2.0], solved_at=5)
+    assert rl_gui.plot_learning_curve([1.0, 2.0]).axes[0].get_xlabel() == 'episodes'
+
+
+def test_steps_per_second_before_any_time_has_passed_is_not_a_crash():
+    assert math.isnan(dataclasses.replace(stats(1), elapsed=0.0).steps_per_second)
+
+
+# ---------------------------------------------------------------------------------------
+# The students' styles that the slow tests train (tests/correct_styles.py) are correct
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('style', sorted(__import__('correct_styles').STYLES))
+def test_each_correct_style_computes_what_the_reference_computes(style):
+    import torch
+    from correct_styles import STYLES
+    N, T = 3, 16
+    torch.manual_seed(0)
+    reference = ppo_reference.PPO(8, 4, 0.99, 0.95, 0.2, T)
+    other = STYLES[style](8, 4, 0.99, 0.95, 0.2, T)
+    other.load_state_dict(reference.state_dict())
+    states, next_states = torch.randn(N * T, 8), torch.randn(N * T, 8)
+    rewards = torch.randn(N * T)
+    terminations, truncations = torch.rand(N * T) < 0.1, torch.rand(N * T) < 0.1
+    assert terminations.any() and truncations.any()
+    for a, b in zip(reference.compute_advantages(states, rewards, next_states, terminations, truncations),
+                    other.compute_advantages(states, rewards, next_states, terminations, truncations)):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    actions = torch.randint(0, 4, (N * T,))
+    log_probs_old = reference.compute_log_probs(states, actions).detach() + 0.3 * torch.randn(N * T)
+    arguments = (states, actions, torch.randn(N * T), torch.randn(N * T), log_probs_old)
+    for a, b in zip(reference.compute_loss(*arguments), other.compute_loss(*arguments)):
+        torch.testing.assert_close(b.float(), a, rtol=1e-5, atol=1e-6)
