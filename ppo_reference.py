@@ -459,6 +459,7 @@ class TrainStats:
     learning_rate: float           # used for this update
     epsilon: float                 # clip range used for this update
     update: UpdateStats
+    ac: PPO                        # the agent as it is now (e.g. to save or evaluate it)
 
     @property
     def episodes(self):
@@ -565,7 +566,7 @@ def train(config, callback=None):
                     episode_returns=tracker.returns, episode_end_steps=tracker.end_steps, mean_return=mean_return,
                     solve_window=config.solve_window, solve_threshold=config.solve_threshold,
                     solved_at=solved_at, landed_at=landed_at, checks=checks, learning_rate=learning_rate,
-                    epsilon=ac.epsilon, update=update))
+                    epsilon=ac.epsilon, update=update, ac=ac))
     except KeyboardInterrupt:
         interrupted = True  # keep what has been learned so far
     finally:

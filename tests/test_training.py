@@ -116,7 +116,7 @@ def stats(steps, total=1_000_000, returns=(-100.5, -50.25), checks=(), solved_at
                       episode_end_steps=[1000 * (i + 1) for i in range(len(returns))],
                       mean_return=float(np.mean(returns)), solve_window=100, solve_threshold=200.0,
                       solved_at=solved_at, landed_at=landed_at, checks=list(checks), learning_rate=1e-3,
-                      epsilon=0.2, update=UpdateStats(0.1, 0.2, 1.3, 0.1, 0.01))
+                      epsilon=0.2, update=UpdateStats(0.1, 0.2, 1.3, 0.1, 0.01), ac=None)
 
 
 def test_the_progress_line_is_short_and_says_when_each_criterion_is_met():
