@@ -1,331 +1,446 @@
 """Batch grading of submitted notebooks (instructor side).
 
     python grade.py SUBMISSIONS_DIR --out OUT_DIR [--timeout 60] [--memory-mb 2048]
-                    [--hidden hidden_tests.py] [--jobs 2]
+                    [--hidden hidden_cases.py] [--jobs 2] [--isolation auto|bwrap|none]
 
-Every *.ipynb in SUBMISSIONS_DIR is graded on its own:
-  1. From its code cells, only the code that defines things is kept: imports, functions,
-     classes and assignments of plain constants. Training, rendering and any other
-     top-level statement is not run.
-  2. That code runs in a separate Python process, in an empty temporary folder, with a
-     wall-clock timeout and a memory cap; the process then runs rl_tests.test_ppo(PPO)
-     (and the --hidden tests) on the submission's PPO class.
-Writes OUT_DIR/gradebook.csv (one row per submission, written atomically) and
-OUT_DIR/feedback/<submission>.md (the report the student would see in the notebook).
+Every *.ipynb (any case) in SUBMISSIONS_DIR is graded on its own:
+  1. Its code cells are read as Jupyter runs them, and only the code that defines things
+     is kept: imports, functions, classes, aliases and constant expressions (see
+     notebook_code.py). Training, rendering and any other top-level statement is not run.
+  2. That code runs in a sandboxed child process (grader_child.py, grader_sandbox.py):
+     with bubblewrap, it sees only the Python environment and the student-side modules,
+     has no network, its own processes, /tmp and user, and memory, process, file-size and
+     time caps. It receives the inputs of the cases and sends back only what the
+     submission's compute_advantages() and compute_loss() returned (plain data, size-bounded).
+  3. This process judges: the cases are drawn afresh from a secret seed on every run
+     (the course's and the kit's case structures with new numbers, plus the --hidden
+     cases), the expected values come from ppo_reference.py, and known mistakes are named
+     by running ppo_mistakes.py's wrong variants on the same inputs. Nothing the
+     submission's process says about itself counts, other than its outputs.
+Writes OUT_DIR/gradebook.csv (one row per submission, written atomically by this process
+only) and OUT_DIR/feedback/<submission>.md (the report the student would see).
 
 Statuses: ok, timeout, error, no PPO class, not a notebook. `passed` and `failed` count
-test cases (groups of checks on one input); `score` is the percentage of cases passed.
-The subprocess isolates faults (crashes, sys.exit, infinite loops, huge output, files
-written); it is not a security sandbox against deliberately malicious code.
+test cases; `score` is the percentage of cases passed; `isolated` says whether the
+submission ran under bubblewrap (yes) or as a plain process (no: bubblewrap is missing or
+cannot run here; grade.py says so at the start).
 """
 
 import argparse
-import ast
 import collections
 import concurrent.futures
 import csv
+import dataclasses
 import hashlib
 import io
 import json
-import linecache
 import os
+import queue
 import re
-import signal
-import subprocess
+import secrets
+import shutil
 import sys
 import tempfile
+import threading
 import time
 
+import grader_sandbox
+import notebook_code
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
-COLUMNS = ['submission', 'status', 'passed', 'failed', 'score', 'first_mistake', 'detail']
-LOG_LIMIT = 4 * 1024       # characters of the worker's error log shown in a detail
-FILE_SIZE_LIMIT = 64 * 2**20
+COLUMNS = ['submission', 'status', 'passed', 'failed', 'score', 'first_mistake', 'isolated', 'detail']
+STATUSES = ('ok', 'timeout', 'error', 'no PPO class', 'not a notebook')
+DETAIL_LIMIT = 500             # characters of a gradebook detail
+NOTE_LIMIT, NOTES_LIMIT = 500, 20  # characters of one note from a submission's process, and how many
+NOTEBOOK_SIZE_LIMIT = 64 * 2**20
+ERRORS = 'backslashreplace'    # how text that cannot be UTF-8 (lone surrogates) is written
+ISOLATION_CHOICES = ('auto', 'bwrap', 'none')
 
 
 # ------------------------------------------------------------------------------------
-# Taking the definitions out of a notebook
+# What is judged: the cases, their expected outputs and the known mistakes' outputs
 # ------------------------------------------------------------------------------------
 
-class NotANotebook(Exception):
-    pass
-
-
-def definitions(notebook_text):
-    """(pieces, notes, skipped): the defining statements of all code cells, in order, as
-    (cell, line, code); notes on cells that could not be parsed; and {name: (cell, line)}
-    of the names assigned by statements that are not run. Raises NotANotebook for
-    anything but a notebook."""
-    try:
-        notebook = json.loads(notebook_text)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise NotANotebook(f'not valid JSON ({exc})') from None
-    if not isinstance(notebook, dict) or not isinstance(notebook.get('cells'), list):
-        raise NotANotebook('valid JSON, but not a notebook (no list of cells)')
-    pieces, notes, skipped = [], [], {}
-    for number, cell in enumerate(notebook['cells'], 1):
-        if not isinstance(cell, dict) or cell.get('cell_type') != 'code':
-            continue
-        source = cell.get('source', '')
-        source = ''.join(source) if isinstance(source, list) else str(source)
-        # IPython syntax is not Python: drop magics and shell escapes
-        source = '\n'.join('' if line.lstrip().startswith(('%', '!')) else line for line in source.splitlines())
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            notes.append(f'cell {number} was skipped: it does not parse ({type(exc).__name__}: {exc})')
-            continue
-        for node in tree.body:
-            if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
-                    or _is_constant_assignment(node):
-                decorators = getattr(node, 'decorator_list', [])
-                code = ''.join(f'@{ast.get_source_segment(source, d)}\n' for d in decorators)
-                code += ast.get_source_segment(source, node)
-                pieces.append((number, decorators[0].lineno if decorators else node.lineno, code))
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for target in targets:
-                    for name in ast.walk(target):
-                        if isinstance(name, ast.Name):
-                            skipped.setdefault(name.id, (number, node.lineno))
-    return pieces, notes, skipped
-
-
-def _is_constant_assignment(node):
-    if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
-        return False
-    try:
-        ast.literal_eval(node.value)
-        return True
-    except (ValueError, TypeError, SyntaxError, RecursionError):
-        return False
-
-
-# ------------------------------------------------------------------------------------
-# The worker: runs in its own process, one submission
-# ------------------------------------------------------------------------------------
-
-class _Discard(io.TextIOBase):
-    """stdout and stderr of the submission: printing costs nothing and goes nowhere."""
-
-    def writable(self):
-        return True
-
-    def write(self, text):
-        return len(text)
-
-
-def worker(job_path):
-    """Grades one submission described by the JSON file job_path; writes job_path + '.result'."""
-    with open(job_path, encoding='utf-8') as file:
-        job = json.load(file)
-    # limits set here, in the worker itself: a preexec_fn is not safe in a threaded parent
-    _limit_resources(job['memory_mb'])
-    result_path = job_path + '.result'
-    sys.path.insert(0, ROOT)
-    import torch
-    torch.set_num_threads(1)
+def load_hidden_cases(path, rng):
+    """The rl_tests.Case list of an instructor's file defining hidden_cases(rng).
+    Raises ValueError naming what is wrong."""
     import rl_tests
-    rl_tests.HARNESS_FILES.add(os.path.abspath(__file__))  # feedback quotes the student's lines only
-
-    def finish(**result):
-        temporary = result_path + '.partial'
-        with open(temporary, 'w', encoding='utf-8') as file:
-            json.dump(result, file)
-        os.replace(temporary, result_path)
-
-    real_stdout, real_stderr = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = _Discard()
-    namespace = {'__name__': '__submission__', '__builtins__': __builtins__}
-    notes = list(job['notes'])
-    try:
-        for cell, line, code in job['pieces']:
-            filename = f'<cell {cell}>'
-            # line numbers as in the cell, so that feedback quotes the student's line
-            padded = '\n' * (line - 1) + code
-            linecache.cache[filename] = (len(padded), None, padded.splitlines(True), filename)
-            compiled = compile(padded, filename, 'exec')
-            try:
-                exec(compiled, namespace)
-            except ImportError as exc:
-                if code.startswith(('import ', 'from ')):
-                    notes.append(f'skipped `{code.splitlines()[0]}` (cell {cell}): {exc}')
-                    continue
-                raise
-    except BaseException as exc:  # noqa: BLE001 - includes SystemExit from the submission
-        sys.stdout, sys.stderr = real_stdout, real_stderr
-        what = 'called sys.exit()' if isinstance(exc, SystemExit) else 'raised an exception'
-        return finish(status='error', notes=notes,
-                      detail=f'the notebook {what} while defining its code: ' + rl_tests.describe_exception(exc))
-
-    PPO = namespace.get('PPO')
-    if not isinstance(PPO, type):
-        sys.stdout, sys.stderr = real_stdout, real_stderr
-        return finish(status='no PPO class', notes=notes, detail='no class named PPO is defined')
-
-    tests = [rl_tests.test_ppo(PPO)]
-    if job.get('hidden'):
-        tests.append(load_hidden_tests(job['hidden'])(PPO))
-
-    def all_tests():
-        for generator in tests:
-            yield from generator
-
-    try:
-        report = rl_tests.collect(all_tests())
-    except BaseException as exc:  # noqa: BLE001 - e.g. sys.exit() inside a method
-        sys.stdout, sys.stderr = real_stdout, real_stderr
-        return finish(status='error', notes=notes,
-                      detail='the tests could not finish: ' + rl_tests.describe_exception(exc))
-    sys.stdout, sys.stderr = real_stdout, real_stderr
-    # a name the tests missed that the notebook assigns in a statement grading does not run
-    messages = [message for case in report.cases for message in case.failures] + [report.stopped or '']
-    for name in sorted({match for message in messages for match in re.findall(r"name '(\w+)' is not defined", message)}):
-        if name in job['skipped']:
-            cell, line = job['skipped'][name]
-            notes.append(f'`{name}` is assigned in cell {cell}, line {line}, which grading does not run: it runs '
-                         'only imports, functions, classes and constants. Define it inside your class or function.')
-    finish(status='error' if report.stopped else 'ok', detail=report.stopped or '', notes=notes,
-           passed=report.cases_passed, failed=len(report.cases) - report.cases_passed,
-           score=round(100 * report.score, 1), mistakes=report.mistakes, feedback=report.to_markdown())
-
-
-def load_hidden_tests(path):
-    """The hidden_tests(PPO) generator function defined by an instructor's file."""
-    namespace = {'__name__': '__hidden_tests__'}
+    namespace = {'__name__': '__hidden_cases__'}
     with open(path, encoding='utf-8') as file:
         exec(compile(file.read(), path, 'exec'), namespace)
-    if not callable(namespace.get('hidden_tests')):
-        raise ValueError(f'{path} does not define hidden_tests(PPO)')
-    return namespace['hidden_tests']
+    if not callable(namespace.get('hidden_cases')):
+        raise ValueError(f'{path} does not define hidden_cases(rng); define it to return a list of rl_tests.Case '
+                         '(made with rl_tests.advantages_case or rl_tests.loss_case)')
+    cases = list(namespace['hidden_cases'](rng))
+    for case in cases:
+        if not isinstance(case, rl_tests.Case):
+            raise ValueError(f'hidden_cases(rng) in {path} returned a {type(case).__name__}; expected rl_tests.Case '
+                             'objects (made with rl_tests.advantages_case or rl_tests.loss_case)')
+    return cases
 
 
-def _limit_resources(memory_mb):
-    """Caps this (worker) process: address space, and the size of any file it writes."""
-    import resource
-    memory = memory_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
+class Judge:
+    """The instructor's side of every case of one run: drawn from the secret seed, with
+    the reference's outputs computed once, and the known mistakes' outputs computed when a
+    submission first needs them (then kept for the rest of the run)."""
+
+    def __init__(self, seed, hidden=None, base=None):
+        """base: a Judge of the same seed without hidden cases, whose work is reused."""
+        import numpy as np
+        import torch
+        import ppo_reference
+        import rl_tests
+        torch.set_num_threads(1)
+        self.rl_tests = rl_tests
+        if base is None:
+            self.cases = rl_tests.make_cases(seed)
+            self.expected, self._mistakes, self._lock = {}, {}, threading.Lock()
+        else:
+            self.cases = list(base.cases)
+            self.expected, self._mistakes, self._lock = dict(base.expected), base._mistakes, base._lock
+        if hidden:
+            extra = load_hidden_cases(hidden, np.random.default_rng([2, seed]))
+            taken = {case.id for case in self.cases}
+            for case in extra:
+                if case.id in taken:
+                    raise ValueError(f'hidden case id {case.id!r} is already used; give hidden cases their own ids')
+                taken.add(case.id)
+            self.cases += extra
+        for case in self.cases:
+            if case.id not in self.expected:
+                self.expected[case.id] = rl_tests.observe(ppo_reference.PPO, case)
+        # the children receive exactly this: the inputs, never an expected value
+        self.cases_json = json.dumps([case.to_data() for case in self.cases])
+
+    def mistakes(self, case):
+        """{mistake id: Observation} of the known mistakes on this case's inputs."""
+        with self._lock:
+            if case.id not in self._mistakes:
+                import ppo_mistakes
+                self._mistakes[case.id] = {mistake: self.rl_tests.observe(ppo_mistakes.mutant(mistake), case)
+                                           for mistake in ppo_mistakes.applicable(case)}
+            return self._mistakes[case.id]
+
+    def judge(self, observations):
+        """The rl_harness.Report of one submission's observations (list, one per case)."""
+        import rl_harness
+        results = []
+        for index, case in enumerate(self.cases):
+            observation = self._observation(observations, index, case)
+            result = self.rl_tests.judge(case, observation, self.expected[case.id], {})
+            if any(failure.kind == rl_harness.Kind.WRONG_VALUE for failure in result.failures):
+                result = self.rl_tests.judge(case, observation, self.expected[case.id], self.mistakes(case))
+            results.append(result)
+        return rl_harness.Report(results)
+
+    def _observation(self, observations, index, case):
+        """The index-th observation, validated; garbage becomes a failed case."""
+        import rl_harness
+        problem = None
+        if index >= len(observations):
+            problem = 'no result came back for this case'
+        else:
+            try:
+                observation = self.rl_tests.Observation.from_data(observations[index])
+                if observation.case_id != case.id:
+                    problem = 'the result that came back belongs to another case'
+                else:
+                    return observation
+            except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+                problem = f'the result that came back is malformed ({_clean(str(exc), 200)})'
+        failure = rl_harness.Failure(rl_harness.Kind.NOT_RUN, problem, case.function)
+        return self.rl_tests.Observation(case.id, failure)
+
+
+# ------------------------------------------------------------------------------------
+# One submission
+# ------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Graded:
+    row: dict
+    notes: list
+    report: object = None     # rl_harness.Report when the cases ran
+
+
+def submission_names(paths):
+    """The gradebook name of each path: the file's stem, or its whole name where two
+    files share a stem (alice.ipynb and alice.IPYNB)."""
+    stems = [os.path.splitext(os.path.basename(path))[0] for path in paths]
+    counts = collections.Counter(stems)
+    return [stem if counts[stem] == 1 else os.path.basename(path) for stem, path in zip(stems, paths)]
+
+
+def empty_row(name, isolated):
+    row = dict.fromkeys(COLUMNS, '')
+    row.update(submission=name, passed=0, failed=0, score=0.0, isolated='yes' if isolated else 'no')
+    return row
+
+
+def _clean(text, limit):
+    """One line of at most `limit` characters, without control characters."""
+    text = re.sub(r'[\x00-\x1f\x7f]+', ' ', str(text)).strip()
+    return text if len(text) <= limit else text[:limit - 1] + '…'
+
+
+def read_submission(path, name, isolated):
+    """(row, Definitions) of a readable notebook, or a finished Graded for one that is not."""
+    row = empty_row(name, isolated)
+    try:
+        with open(path, 'rb') as file:
+            data = file.read(NOTEBOOK_SIZE_LIMIT + 1)
+        if len(data) > NOTEBOOK_SIZE_LIMIT:
+            raise notebook_code.NotANotebook(f'larger than {NOTEBOOK_SIZE_LIMIT // 2**20} MB')
+        return row, notebook_code.definitions(notebook_code.read_notebook(data))
+    except (notebook_code.NotANotebook, OSError) as exc:
+        row.update(status='not a notebook', detail=_clean(exc, DETAIL_LIMIT))
+        return Graded(row, [])
+
+
+def grade_one(row, found, judge, template, timeout, memory_mb):
+    """The Graded outcome of one readable submission (raises only on a failure of the grader itself)."""
+    row['isolated'] = 'yes' if template.isolated else 'no'
+    job = ('{"pieces": ' + json.dumps([piece.to_data() for piece in found.pieces])
+           + ', "cases": ' + judge.cases_json + '}').encode()
+    outcome = template.run(job, timeout, memory_mb)
+    notes = list(found.notes)
+    result = _parse(outcome.data)
+    if outcome.timed_out:
+        row.update(status='timeout', detail=f'did not finish within {timeout:g} s (an infinite loop?)')
+        return Graded(row, notes)
+    if outcome.too_large:
+        row.update(status='error', detail=f'its grading process sent more than {grader_sandbox.RESULT_LIMIT // 2**20} '
+                                          'MB of results')
+        return Graded(row, notes)
+    if result is None:
+        how = (f'exited with code {outcome.exit_code}' if outcome.signal is None
+               else f'was killed by signal {outcome.signal}')
+        if outcome.data:
+            how += ' after sending something that is not a result'
+        row.update(status='error', detail=f'the grading process {how} before finishing (os._exit() or a crash)')
+        return Graded(row, notes)
+    notes += [_clean(note, NOTE_LIMIT) for note in result['notes'][:NOTES_LIMIT]]
+    if result['status'] != 'ok':
+        row.update(status=result['status'], detail=_clean(result['detail'], DETAIL_LIMIT))
+        return Graded(row, notes)
+    report = judge.judge(result['observations'])
+    mistakes = report.mistakes
+    row.update(status='ok', passed=report.cases_passed, failed=report.total - report.cases_passed,
+               score=round(100 * report.score, 1), first_mistake=mistakes[0].title if mistakes else '')
+    if not report:
+        for name, (cell, line) in found.unrun_names().items():
+            notes.append(f'`{name}` is assigned in cell {cell}, line {line}, which grading does not run: it runs only '
+                         'imports, functions, classes, aliases and constants. If your code needs it, define it inside '
+                         'your class or function.')
+    return Graded(row, notes, report)
+
+
+def _parse(data):
+    """The child's result message, checked for shape; None for garbage."""
+    try:
+        result = json.loads(data.decode('utf-8'))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(result, dict) or result.get('status') not in ('ok', 'error', 'no PPO class'):
+        return None
+    notes = result.get('notes', [])
+    if not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
+        return None
+    if not isinstance(result.get('detail', ''), str):
+        return None
+    if result['status'] == 'ok' and not isinstance(result.get('observations'), list):
+        return None
+    result.setdefault('detail', '')
+    result['notes'] = notes
+    return result
+
+
+def feedback_text(graded):
+    row = graded.row
+    lines = [f'# Feedback: {row["submission"]}', '']
+    if row['status'] == 'ok':
+        lines.append(f'Score: {row["score"]:g}% ({row["passed"]} of {row["passed"] + row["failed"]} test cases '
+                     'passed).')
+    else:
+        lines.append(f'Your notebook could not be graded (status: {row["status"]}): {row["detail"]}.')
+    if graded.notes:
+        lines += ['', 'Notes:'] + [f'- {note}' for note in graded.notes]
+    if graded.report is not None:
+        lines += ['', graded.report.to_markdown()]
+    return '\n'.join(lines).rstrip('\n') + '\n'
 
 
 # ------------------------------------------------------------------------------------
 # The batch
 # ------------------------------------------------------------------------------------
 
-def _empty_row(path):
-    """(name, row): a submission's gradebook row before anything is known of it."""
-    name = os.path.splitext(os.path.basename(path))[0]
-    row = dict.fromkeys(COLUMNS, '')
-    row.update(submission=name, passed=0, failed=0, score=0.0)
-    return name, row
-
-
-def grade_one(path, timeout, memory_mb, hidden):
-    """The gradebook row and the feedback text of one submission."""
-    name, row = _empty_row(path)
-    try:
-        with open(path, encoding='utf-8') as file:
-            pieces, notes, skipped = definitions(file.read())
-    except (NotANotebook, UnicodeDecodeError, OSError) as exc:
-        row.update(status='not a notebook', detail=str(exc))
-        return row, _feedback(name, row, [])
-
-    with tempfile.TemporaryDirectory(prefix='grade-') as folder:
-        job_path = os.path.join(folder, 'job.json')
-        with open(job_path, 'w', encoding='utf-8') as file:
-            json.dump({'pieces': pieces, 'notes': notes, 'skipped': skipped, 'hidden': hidden,
-                       'memory_mb': memory_mb}, file)
-        work = os.path.join(folder, 'work')
-        os.mkdir(work)
-        log_path = os.path.join(folder, 'worker.log')
-        environment = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONHASHSEED='0',
-                           PYTHONDONTWRITEBYTECODE='1')
-        with open(log_path, 'wb') as log:
-            process = subprocess.Popen([sys.executable, os.path.abspath(__file__), '--worker', job_path],
-                                       cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                                       env=environment, start_new_session=True)  # its own process group
-            try:
-                process.wait(timeout=timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            try:  # also whatever the submission started and left running
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
-        result_path = job_path + '.result'
-        if timed_out and not os.path.exists(result_path):
-            row.update(status='timeout', detail=f'did not finish within {timeout:g} s (an infinite loop?)')
-            return row, _feedback(name, row, notes)
-        if not os.path.exists(result_path):
-            with open(log_path, 'rb') as log:
-                tail = log.read()[-LOG_LIMIT:].decode('utf-8', 'replace').strip()
-            last = tail.splitlines()[-1] if tail else ''
-            memory = ' (out of memory?)' if 'MemoryError' in tail else ''
-            row.update(status='error', detail=f'the grading process exited with code {process.returncode} before '
-                                              f'finishing (os._exit() or a crash){memory}' + (f': {last}' if last else ''))
-            return row, _feedback(name, row, notes)
-        with open(result_path, encoding='utf-8') as file:
-            result = json.load(file)
-
-    row['status'] = result['status']
-    row['detail'] = result.get('detail', '')
-    if 'passed' in result:
-        row.update(passed=result['passed'], failed=result['failed'], score=result['score'],
-                   first_mistake=(result['mistakes'] or [''])[0])
-    return row, _feedback(name, row, result.get('notes', []), result.get('feedback'))
-
-
-def _feedback(name, row, notes, report=None):
-    lines = [f'# Feedback: {name}', '']
-    if row['status'] == 'ok':
-        lines.append(f'Score: {row["score"]:g}% ({row["passed"]} of {row["passed"] + row["failed"]} test cases '
-                     f'passed).')
-    else:
-        lines.append(f'Your notebook could not be graded (status: {row["status"]}): {row["detail"]}.')
-    if notes:
-        lines += ['', 'Notes:'] + [f'- {note}' for note in notes]
-    if report:
-        lines += ['', report]
-    return '\n'.join(lines).rstrip('\n') + '\n'
-
-
 def _safe_filename(name):
-    safe = re.sub(r'[^\w.\-]+', '_', name).strip('.') or 'submission'
+    safe = re.sub(r'[^\w.\-]+', '_', name, flags=re.ASCII).strip('.') or 'submission'
     if safe != name:  # keep names that had to change apart from one another
-        safe += '-' + hashlib.sha1(name.encode('utf-8')).hexdigest()[:8]
+        safe += '-' + hashlib.sha1(name.encode('utf-8', 'surrogateescape')).hexdigest()[:8]
     return safe
 
 
 def _write_atomically(path, text):
     folder = os.path.dirname(path)
-    with tempfile.NamedTemporaryFile('w', encoding='utf-8', dir=folder, delete=False, newline='',
+    with tempfile.NamedTemporaryFile('w', encoding='utf-8', errors=ERRORS, dir=folder, delete=False, newline='',
                                      prefix='.' + os.path.basename(path)) as file:
         file.write(text)
         temporary = file.name
     os.replace(temporary, path)
 
 
-def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jobs=2, progress=None):
-    """Grades every *.ipynb of `submissions`; writes the gradebook and feedback; returns the rows."""
-    paths = sorted(os.path.join(submissions, name) for name in os.listdir(submissions) if name.endswith('.ipynb'))
+def submission_paths(folder):
+    """The notebooks of a folder (*.ipynb in any case), sorted; names that are not valid
+    UTF-8 come as str with surrogate escapes."""
+    names = [name for name in os.listdir(folder) if name.lower().endswith('.ipynb')]
+    return sorted(os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name)))
+
+
+def _stderr(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+class Slots:
+    """The templates of the run, one per job slot; a template that fails is replaced."""
+
+    def __init__(self, kit, isolated, count, log_folder):
+        self.kit, self.isolated, self.log_folder = kit, isolated, log_folder
+        self.free = queue.Queue()
+        self.all = []
+        templates = [self._new(slot) for slot in range(count)]
+        for template in templates:
+            template.start()
+        self.ready = templates
+
+    def _new(self, slot):
+        uid = None
+        if self.isolated and os.geteuid() == 0:  # its own unprivileged uid: process caps count per uid
+            uid = 200_000 + (os.getpid() % 100_000) * 16 + slot
+        template = grader_sandbox.Template(self.kit, self.isolated, uid,
+                                           os.path.join(self.log_folder, f'template-{slot}.log'))
+        template.slot = slot
+        self.all.append(template)
+        return template
+
+    def wait_ready(self):
+        for template in self.ready:
+            template.wait_ready()
+            self.free.put(template)
+
+    def replace(self, template):
+        template.close()
+        fresh = self._new(template.slot).start().wait_ready()
+        return fresh
+
+    def close(self):
+        for template in self.all:
+            template.close()
+
+
+def choose_isolation(isolation, kit, log):
+    """True to isolate with bubblewrap, False for plain processes (said in the log)."""
+    if isolation not in ISOLATION_CHOICES:
+        raise ValueError(f'isolation must be one of {ISOLATION_CHOICES}, got {isolation!r}')
+    if isolation == 'none':
+        log('isolation: none (--isolation none): submissions run as plain processes with resource caps only; '
+            'every row is marked isolated=no')
+        return False
+    available, why = grader_sandbox.probe(kit)
+    if available:
+        log('isolation: bubblewrap (no network, only the Python environment and the student modules visible, '
+            'own processes, /tmp and user, resource caps)')
+        return True
+    if isolation == 'bwrap':
+        raise grader_sandbox.SandboxError(f'--isolation bwrap: {why}')
+    log(f'WARNING: no isolation: {why}. Submissions run as plain processes with resource caps only, and could read '
+        'files or reach the network; every row is marked isolated=no.')
+    return False
+
+
+_JUDGES = {}  # (seed, hidden file, its mtime): Judge -- runs of one process with the same seed share them
+
+
+def get_judge(seed, hidden=None):
+    key = (seed, hidden, hidden and os.path.getmtime(hidden))
+    if key not in _JUDGES:
+        _JUDGES[key] = Judge(seed, hidden, base=get_judge(seed) if hidden else None)
+    return _JUDGES[key]
+
+
+def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jobs=2, progress=None,
+                 isolation='auto', seed=None, log=_stderr):
+    """Grades every notebook of `submissions`; writes the gradebook and feedback; returns the rows.
+    seed: the secret seed of the cases (default: a fresh random one; never written anywhere)."""
+    paths = submission_paths(submissions)
     os.makedirs(os.path.join(out, 'feedback'), exist_ok=True)
+    run_folder = tempfile.mkdtemp(prefix='grade-run-')
+    slots = None
     rows = [None] * len(paths)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(grade_one, path, timeout, memory_mb, hidden): index for index, path in enumerate(paths)}
-        for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            index = futures[future]
+    done = 0
+
+    def finish(index, graded):
+        nonlocal done
+        rows[index] = graded.row
+        done += 1
+        _write_atomically(os.path.join(out, 'feedback', _safe_filename(graded.row['submission']) + '.md'),
+                          feedback_text(graded))
+        if progress:
+            progress(done, len(paths), graded.row)
+
+    try:
+        kit = grader_sandbox.make_kit(run_folder)
+        isolated = choose_isolation(isolation, kit, log)
+        readable = {}
+        for index, (path, name) in enumerate(zip(paths, submission_names(paths))):
+            found = read_submission(path, name, isolated)
+            if isinstance(found, Graded):
+                finish(index, found)
+            else:
+                readable[index] = found
+        if readable:  # the templates import torch while this process computes the expected values
+            slots = Slots(kit, isolated, max(1, min(jobs, len(readable))), run_folder)
+            judge = get_judge(secrets.randbits(62) if seed is None else seed, hidden)
             try:
-                row, feedback = future.result()
-            except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
-                name, row = _empty_row(paths[index])
-                row.update(status='error', detail=f'the grader failed on this submission: {type(exc).__name__}: {exc}')
-                feedback = _feedback(name, row, [])
-            rows[index] = row
-            _write_atomically(os.path.join(out, 'feedback', _safe_filename(row['submission']) + '.md'), feedback)
-            if progress:
-                progress(done, len(paths), row)
+                slots.wait_ready()
+            except grader_sandbox.SandboxError as exc:
+                if isolation == 'bwrap' or not isolated:
+                    raise
+                log(f'WARNING: no isolation: the bubblewrap sandbox did not start ({exc}); every row is marked '
+                    'isolated=no.')
+                slots.close()
+                isolated = False
+                for row in rows:
+                    if row is not None:
+                        row['isolated'] = 'no'
+                slots = Slots(kit, False, max(1, min(jobs, len(readable))), run_folder)
+                slots.wait_ready()
+
+        def work(row, found):
+            template = slots.free.get()
+            try:
+                return grade_one(row, found, judge, template, timeout, memory_mb)
+            except grader_sandbox.SandboxError:
+                template = slots.replace(template)
+                raise
+            finally:
+                slots.free.put(template)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(work, *found): index for index, found in readable.items()}
+            for future in concurrent.futures.as_completed(futures):
+                index = futures[future]
+                try:
+                    graded = future.result()
+                except Exception as exc:  # noqa: BLE001 - one submission must not stop the batch
+                    graded = Graded(readable[index][0], [])
+                    graded.row.update(status='error', detail=_clean(f'the grader failed on this submission: '
+                                                                    f'{type(exc).__name__}: {exc}', DETAIL_LIMIT))
+                finish(index, graded)
+    finally:
+        if slots is not None:
+            slots.close()
+        shutil.rmtree(run_folder, ignore_errors=True)
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=COLUMNS, lineterminator='\n')
     writer.writeheader()
@@ -345,43 +460,51 @@ def summary(rows):
     mistakes = collections.Counter(row['first_mistake'] for row in graded if row['first_mistake'])
     if mistakes:
         lines.append('most common mistakes: ' + '; '.join(f'{title} ({count})' for title, count in mistakes.most_common(5)))
+    isolated = collections.Counter(row['isolated'] for row in rows)
+    if isolated.get('no'):
+        lines.append(f'{isolated["no"]} submissions ran without isolation (isolated=no)')
     return '\n'.join(lines)
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ['--worker']:
-        worker(argv[1])
-        os._exit(0)  # do not wait for threads or children the submission left running
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0] + ': notebooks in, gradebook out.')
     parser.add_argument('submissions', help='folder with the submitted .ipynb files')
     parser.add_argument('--out', required=True, help='folder for gradebook.csv and feedback/')
     parser.add_argument('--timeout', type=float, default=60.0, help='seconds per submission (default: %(default)s)')
     parser.add_argument('--memory-mb', type=int, default=2048, help='memory cap per submission (default: %(default)s)')
-    parser.add_argument('--hidden', help='a Python file defining hidden_tests(PPO), a generator of extra cases')
+    parser.add_argument('--hidden', help='a Python file defining hidden_cases(rng), a list of extra rl_tests.Case')
     parser.add_argument('--jobs', type=int, default=2, help='submissions graded at once (default: %(default)s)')
+    parser.add_argument('--isolation', choices=ISOLATION_CHOICES, default='auto',
+                        help='bwrap: require bubblewrap; none: plain processes; auto (default): bubblewrap if it '
+                             'works here, else plain processes with a warning')
     args = parser.parse_args(argv)
     if not os.path.isdir(args.submissions):
         parser.error(f'not a folder: {args.submissions}')
-    if args.hidden is not None:
-        try:
-            load_hidden_tests(args.hidden)
-        except Exception as exc:  # noqa: BLE001
-            parser.error(f'the hidden tests cannot be used: {type(exc).__name__}: {exc}')
-    if args.timeout <= 0 or args.memory_mb <= 0:
-        parser.error('--timeout and --memory-mb must be positive')
+    if args.timeout <= 0 or args.memory_mb <= 0 or args.jobs <= 0:
+        parser.error('--timeout, --memory-mb and --jobs must be positive')
     hidden = os.path.abspath(args.hidden) if args.hidden else None
+    if hidden is not None:
+        import numpy as np
+        try:
+            load_hidden_cases(hidden, np.random.default_rng(0))
+        except Exception as exc:  # noqa: BLE001 - any mistake in the instructor's file, said before grading
+            parser.error(f'the hidden cases cannot be used: {type(exc).__name__}: {exc}')
 
     def progress(done, total, row):
         print(f'[{done}/{total}] {row["submission"]}: {row["status"]}'
               + (f', {row["score"]:g}%' if row['status'] == 'ok' else f' ({row["detail"][:100]})'), flush=True)
 
     start = time.perf_counter()
-    rows = grade_folder(args.submissions, args.out, args.timeout, args.memory_mb, hidden, args.jobs, progress)
+    try:
+        rows = grade_folder(args.submissions, args.out, args.timeout, args.memory_mb, hidden, args.jobs, progress,
+                            args.isolation)
+    except grader_sandbox.SandboxError as exc:
+        parser.exit(1, f'grade.py: {exc}\n')
     print(summary(rows))
     print(f'gradebook: {os.path.join(args.out, "gradebook.csv")} ({time.perf_counter() - start:.0f} s)')
     return 0
 
 
 if __name__ == '__main__':
+    sys.stdout.reconfigure(errors=ERRORS)
     sys.exit(main())

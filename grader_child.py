@@ -41,6 +41,7 @@ import select
 import signal
 import socket
 import sys
+import tempfile
 import time
 
 KIT = os.path.dirname(os.path.abspath(__file__))
@@ -113,7 +114,6 @@ def private_filesystems():
     _mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount('tmpfs', '/tmp', 'tmpfs', MS_NOSUID | MS_NODEV, f'size={TMP_SIZE},mode=1777')
     _mount('tmpfs', '/dev/shm', 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, f'size={SHM_SIZE},mode=1777')
-    os.chdir('/tmp')
 
 
 def drop_privileges(uid):
@@ -176,10 +176,9 @@ def define(pieces, notes):
             if not code.startswith(('import ', 'from ')):
                 raise
             notes.append(f'skipped `{code.splitlines()[0]}` (cell {cell}): {type(exc).__name__}: {exc}')
-        except Exception as exc:  # noqa: BLE001 - only for statements that define no function or class
+        except Exception:  # noqa: BLE001 - an alias or constant that fails is skipped, as if not kept
             if not optional:
                 raise
-            notes.append(f'skipped `{code.splitlines()[0][:80]}` (cell {cell}, line {line}): {describe(exc)}')
     return namespace
 
 
@@ -230,6 +229,10 @@ def child(job_fd, result_fd, request, isolated):
             enter_namespaces(job_fd, result_fd)
             private_filesystems()
             drop_privileges(request.get('uid'))
+        # a working folder of its own, inside a scratch folder of its own (`../x` stays inside too)
+        work = os.path.join(tempfile.mkdtemp(dir='/tmp' if isolated else os.getcwd()), 'work')
+        os.mkdir(work)
+        os.chdir(work)
         limit_resources(request['memory_mb'], request['timeout'] + 5, isolated)
         os.lseek(job_fd, 0, os.SEEK_SET)
         job = json.loads(_read_all(job_fd, JOB_LIMIT))
@@ -241,6 +244,11 @@ def child(job_fd, result_fd, request, isolated):
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    # nothing of the template (its control socket, its files) stays reachable
+    highest = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    highest = highest if 0 < highest < 1 << 20 else 1 << 16
+    os.closerange(3, result_fd)
+    os.closerange(result_fd + 1, highest)
     sys.stdout = sys.stderr = io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), errors='replace')
     try:
         result = run_job(job)

@@ -145,7 +145,7 @@ class Template:
                 cwd = None
             else:
                 command = [sys.executable, '-I', '-B', os.path.join(self.kit, CHILD_SCRIPT), str(fd)]
-                cwd = self.kit
+                cwd = tempfile.mkdtemp(prefix='scratch-', dir=os.path.dirname(self.kit))
             self.process = subprocess.Popen(command, pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=log, cwd=cwd,
                                             env=None if self.isolated else dict(_environment(), HOME=self.kit,

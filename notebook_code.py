@@ -154,6 +154,7 @@ def _select(node, source, cell, offset, flags, result, defined):
             for name in ast.walk(target):
                 if isinstance(name, ast.Name):
                     result.skipped.setdefault(name.id, (cell, node.lineno + offset))
+                    defined.discard(name.id)  # in Jupyter it now holds what grading does not compute
 
 
 def _binds(node):

@@ -1,5 +1,8 @@
 """Batch grading: synthetic submissions for the common cases, the bad ones and the
-dangerous ones; the gradebook rows, the feedback, the timeouts, re-runs."""
+dangerous ones; honest notebooks written in unusual ways; odd files and names; the
+gradebook rows, the feedback, the timeouts, fresh cases on every run, hidden cases.
+
+The folder is graded once for the module (the `graded` fixture); the tests read its rows."""
 
 import copy
 import csv
@@ -7,25 +10,43 @@ import json
 import os
 import subprocess
 import sys
-import time
+import textwrap
 
 import nbformat
 import pytest
 
 import grade
+import grader_sandbox
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TIMEOUT = 20
+TIMEOUT = 15
+SEED = 1
+CASES = 17  # rl_tests.make_cases(): 6 course cases + 11 of the kit's own
 
 
 def completed():
     return nbformat.read(os.path.join(ROOT, 'ppo_lunarlander.ipynb'), as_version=4)
 
 
+def ppo_cell(notebook):
+    return next(cell for cell in notebook.cells if cell.cell_type == 'code' and cell.source.startswith('class PPO'))
+
+
+def ppo_cell_number():
+    """The position of the PPO cell in the completed notebook, from 1, as feedback names it."""
+    notebook = completed()
+    return notebook.cells.index(ppo_cell(notebook)) + 1
+
+
+def ppo_line(text):
+    """The line number, in the PPO cell, of the line `text`."""
+    return ppo_cell(completed()).source.splitlines(True).index(text) + 1
+
+
 def with_ppo_patch(old, new, extra_cell=None):
     """The completed notebook with one change in the PPO cell (a student's edit)."""
     notebook = copy.deepcopy(completed())
-    cell = next(cell for cell in notebook.cells if cell.source.startswith('class PPO'))
+    cell = ppo_cell(notebook)
     assert old in cell.source, old
     cell.source = cell.source.replace(old, new)
     if extra_cell:
@@ -35,55 +56,145 @@ def with_ppo_patch(old, new, extra_cell=None):
 
 GAE_LINE = '            next_advantage = deltas[:, t] + gamma * lmbda * episode_continues[:, t] * next_advantage\n'
 LOSS_LINE = '        actor_loss = -torch.min(l1, l2).mean()\n'
+N_LINE = '        N = num_states // T\n'
+
+
+# --- honest notebooks written the way Jupyter allows -------------------------------------
+
+def future_annotations():
+    """`from __future__ import annotations` in the first cell; a `-> PPO` annotation in the class."""
+    notebook = copy.deepcopy(completed())
+    first = next(cell for cell in notebook.cells if cell.cell_type == 'code')
+    first.source = 'from __future__ import annotations\n' + first.source
+    cell = ppo_cell(notebook)
+    cell.source = cell.source.replace('    def select_actions(self, states):\n',
+                                      '    def copy(self) -> PPO:\n        return self\n\n'
+                                      '    def select_actions(self, states):\n')
+    return nbformat.writes(notebook)
+
+
+def alias():
+    """class MyPPO ... then PPO = MyPPO."""
+    notebook = copy.deepcopy(completed())
+    cell = ppo_cell(notebook)
+    cell.source = cell.source.replace('class PPO(nn.Module):', 'class MyPPO(nn.Module):') + '\n\nPPO = MyPPO\n'
+    return nbformat.writes(notebook)
+
+
+def method_assigned():
+    """compute_advantages as a top-level function, then PPO.compute_advantages = gae."""
+    notebook = copy.deepcopy(completed())
+    cell = ppo_cell(notebook)
+    start = cell.source.index('    def compute_advantages(')
+    end = cell.source.index('    def compute_loss(')
+    method = cell.source[start:end]
+    cell.source = cell.source[:start] + cell.source[end:]
+    function = textwrap.dedent(method).replace('def compute_advantages(', 'def gae(', 1)
+    index = notebook.cells.index(cell)
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(function + '\n\nPPO.compute_advantages = gae\n'))
+    return nbformat.writes(notebook)
+
+
+def constant_expression():
+    """EPS = 2 ** -20 in its own cell, used by the class body."""
+    notebook = copy.deepcopy(completed())
+    cell = ppo_cell(notebook)
+    cell.source = cell.source.replace('class PPO(nn.Module):\n', 'class PPO(nn.Module):\n    eps = EPS / 2\n')
+    notebook.cells.insert(notebook.cells.index(cell), nbformat.v4.new_code_cell('EPS = 2 ** -20\n'))
+    return nbformat.writes(notebook)
+
+
+def percent_continuation():
+    """A magic, and a continuation line inside parentheses that starts with `%`."""
+    notebook = copy.deepcopy(completed())
+    cell = ppo_cell(notebook)
+    cell.source = '%matplotlib inline\nWIDTH = (130\n         % 128)\n\n' + cell.source
+    return nbformat.writes(notebook)
+
+
+def version_3():
+    """The completed notebook saved in nbformat v3 (worksheets, `input`)."""
+    return nbformat.writes(nbformat.convert(completed(), 3))
+
+
+HONEST_ODD = {
+    'odd_future_annotations': future_annotations(),
+    'odd_alias': alias(),
+    'odd_method_assigned': method_assigned(),
+    'odd_constant_expression': constant_expression(),
+    'odd_percent_continuation': percent_continuation(),
+    'odd_nbformat_v3': version_3(),
+}
 
 SUBMISSIONS = {
     'alice_correct': nbformat.writes(completed()),
     'bob_no_lambda': with_ppo_patch(GAE_LINE, GAE_LINE.replace('gamma * lmbda', 'gamma')),
     'carol_max': with_ppo_patch(LOSS_LINE, LOSS_LINE.replace('torch.min', 'torch.max')),
-    'dan_across_envs': with_ppo_patch('        N = num_states // T\n', '        N, T = 1, num_states\n'),
+    'dan_across_envs': with_ppo_patch(N_LINE, '        N, T = 1, num_states\n'),
     'erin_not_started': open(os.path.join(ROOT, 'ppo_lunarlander_student.ipynb'), encoding='utf-8').read(),
-    'frank_infinite_loop': with_ppo_patch('        N = num_states // T\n', '        while True:\n            pass\n'),
+    'frank_infinite_loop': with_ppo_patch(N_LINE, '        while True:\n            pass\n'),
     'grace_exit_in_method': with_ppo_patch(LOSS_LINE, '        import sys; sys.exit(3)\n'),
     'heidi_os_exit': with_ppo_patch(LOSS_LINE, '        import os; os._exit(7)\n'),
     'ivan_exit_at_import': with_ppo_patch('class PPO(nn.Module):\n', 'class PPO(nn.Module):\n    import sys; sys.exit(1)\n'),
     'judy_crash_at_import': with_ppo_patch('class PPO(nn.Module):\n', 'class PPO(nn.Module):\n    scale = 1 / 0\n'),
-    'mallory_prints_megabytes': with_ppo_patch('        N = num_states // T\n',
-                                               '        print("x" * 2_000_000)\n        N = num_states // T\n'),
-    'kevin_uses_a_global': with_ppo_patch('        N = num_states // T\n', '        N = num_states // T * SCALE\n',
-                                          extra_cell='SCALE = int("1")\n'),
-    'nina_memory_hog': with_ppo_patch('        N = num_states // T\n',
-                                      '        hog = bytearray(16 * 2**30)\n        N = num_states // T\n'),
-    'oscar_writes_files': with_ppo_patch('        N = num_states // T\n',
-                                         '        open("gradebook.csv", "w").write("hacked")\n'
-                                         '        open("../gradebook.csv", "w").write("hacked")\n'
-                                         '        N = num_states // T\n'),
-    'peggy_training_cell_not_run': with_ppo_patch('        N = num_states // T\n', '        N = num_states // T\n',
-                                                  extra_cell='while True:\n    pass\n'),
+    'mallory_prints_megabytes': with_ppo_patch(N_LINE, '        print("x" * 2_000_000)\n' + N_LINE),
+    'kevin_uses_a_global': with_ppo_patch(N_LINE, '        N = num_states // T * SCALE\n', extra_cell='SCALE = int("1")\n'),
+    'nina_memory_hog': with_ppo_patch(N_LINE, '        hog = bytearray(16 * 2**30)\n' + N_LINE),
+    'oscar_writes_files': with_ppo_patch(N_LINE, '        open("gradebook.csv", "w").write("hacked")\n'
+                                                 '        open("../gradebook.csv", "w").write("hacked")\n' + N_LINE),
+    'peggy_training_cell_not_run': with_ppo_patch(N_LINE, N_LINE, extra_cell='while True:\n    pass\n'),
     'trent_no_ppo': nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('import torch')])),
     'victor_garbage': '{"cells": [ this is not json',
     'walter_json_not_notebook': json.dumps({'hello': 'world'}),
+    **HONEST_ODD,
 }
+# files whose names are odd: (file name as bytes, content, gradebook name)
+ODD_NAMES = [
+    (b'yvonne_upper.IPYNB', SUBMISSIONS['alice_correct'], 'yvonne_upper'),
+    (b'zoe_caf\xe9_latin1.ipynb', SUBMISSIONS['erin_not_started'], 'zoe_caf\udce9_latin1'),
+    (b'zed.ipynb', SUBMISSIONS['victor_garbage'], 'zed.ipynb'),
+    (b'zed.IPYNB', SUBMISSIONS['trent_no_ppo'], 'zed.IPYNB'),
+]
+DETERMINISTIC = ['alice_correct', 'bob_no_lambda', 'carol_max', 'dan_across_envs', 'erin_not_started',
+                 'heidi_os_exit', 'judy_crash_at_import', 'victor_garbage']
+
+
+def write_folder(folder, names=None):
+    for name, text in SUBMISSIONS.items():
+        if names is None or name in names:
+            (folder / f'{name}.ipynb').write_text(text, encoding='utf-8')
 
 
 @pytest.fixture(scope='module')
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp('submissions')
-    for name, text in SUBMISSIONS.items():
-        (folder / f'{name}.ipynb').write_text(text, encoding='utf-8')
+    write_folder(folder)
+    for name, text, _ in ODD_NAMES:
+        with open(os.path.join(os.fsencode(folder), name), 'w', encoding='utf-8') as file:
+            file.write(text)
     (folder / 'README.txt').write_text('not a submission')
+    (folder / 'folder.ipynb').mkdir()  # a folder is not a submission
     out = tmp_path_factory.mktemp('out')
-    start = time.perf_counter()
-    rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, memory_mb=2048, jobs=2)
-    seconds = time.perf_counter() - start
-    return folder, out, {row['submission']: row for row in rows}, seconds
+    rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, memory_mb=2048, jobs=2, seed=SEED)
+    return folder, out, {row['submission']: row for row in rows}
+
+
+def gradebook(out):
+    with open(out / 'gradebook.csv', newline='', encoding='utf-8', errors='surrogateescape') as file:
+        return list(csv.DictReader(file))
 
 
 def test_every_submission_gets_a_row_in_order(graded):
-    folder, out, rows, _ = graded
-    with open(out / 'gradebook.csv', newline='') as file:
-        table = list(csv.DictReader(file))
-    assert [row['submission'] for row in table] == sorted(SUBMISSIONS)
+    folder, out, rows = graded
+    table = gradebook(out)
     assert list(table[0]) == grade.COLUMNS
+    assert len(table) == len(SUBMISSIONS) + len(ODD_NAMES)
+    assert set(rows) == set(SUBMISSIONS) | {name for _, _, name in ODD_NAMES}
+
+
+def test_isolation_is_on_here_and_marked(graded):
+    assert grader_sandbox.probe(grader_sandbox.make_kit(str(graded[1]))) == (True, '')
+    assert {row['isolated'] for row in graded[2].values()} == {'yes'}
 
 
 @pytest.mark.parametrize('name,status,score,mistake', [
@@ -105,6 +216,11 @@ def test_every_submission_gets_a_row_in_order(graded):
     ('trent_no_ppo', 'no PPO class', 0.0, ''),
     ('victor_garbage', 'not a notebook', 0.0, ''),
     ('walter_json_not_notebook', 'not a notebook', 0.0, ''),
+    *[(name, 'ok', 100.0, '') for name in HONEST_ODD],
+    ('yvonne_upper', 'ok', 100.0, ''),
+    ('zoe_caf\udce9_latin1', 'ok', 0.0, ''),
+    ('zed.ipynb', 'not a notebook', 0.0, ''),
+    ('zed.IPYNB', 'no PPO class', 0.0, ''),
 ])
 def test_gradebook_rows(graded, name, status, score, mistake):
     row = graded[2][name]
@@ -115,7 +231,7 @@ def test_gradebook_rows(graded, name, status, score, mistake):
         assert 0 < row['score'] < 100, row
     assert row['first_mistake'] == mistake
     if status == 'ok':
-        assert row['passed'] + row['failed'] == 14
+        assert row['passed'] + row['failed'] == CASES
 
 
 def test_details_say_what_happened(graded):
@@ -124,9 +240,10 @@ def test_details_say_what_happened(graded):
     assert rows['heidi_os_exit']['detail'].startswith('the grading process exited with code 7 before finishing')
     assert rows['ivan_exit_at_import']['detail'].startswith('the notebook called sys.exit() while defining its code')
     assert rows['judy_crash_at_import']['detail'] == ('the notebook raised an exception while defining its code: '
-                                                      'ZeroDivisionError: division by zero (cell 9, in PPO, '
-                                                      'line 2: scale = 1 / 0)')
+                                                      f'ZeroDivisionError: division by zero (cell {ppo_cell_number()}, '
+                                                      'in PPO, line 2: scale = 1 / 0)')
     assert rows['victor_garbage']['detail'].startswith('not valid JSON')
+    assert rows['walter_json_not_notebook']['detail'] == 'valid JSON, but not a notebook (no list of cells)'
     assert rows['trent_no_ppo']['detail'] == 'no class named PPO is defined'
 
 
@@ -134,62 +251,77 @@ def test_feedback_is_the_students_report(graded):
     out = graded[1]
     feedback = (out / 'feedback' / 'bob_no_lambda.md').read_text()
     assert feedback.startswith('# Feedback: bob_no_lambda\n\nScore: ')
-    assert '- ✗ case 1: advantages are incorrect' in feedback and 'This looks like a known mistake: λ is missing' in feedback
+    assert '- ✗ case 1' in feedback and 'Looks like a known mistake: λ is missing' in feedback
     assert 'compute_loss() raised SystemExit: 3' in (out / 'feedback' / 'grace_exit_in_method.md').read_text()
     assert 'compute_advantages() raised MemoryError' in (out / 'feedback' / 'nina_memory_hog.md').read_text()
     kevin = (out / 'feedback' / 'kevin_uses_a_global.md').read_text()
-    assert "NameError: name 'SCALE' is not defined (cell 9, in compute_advantages, line 89" in kevin
-    assert '`SCALE` is assigned in cell 31, line 1, which grading does not run' in kevin
+    assert (f"NameError: name 'SCALE' is not defined (cell {ppo_cell_number()}, in compute_advantages, "
+            f"line {ppo_line(N_LINE)}") in kevin
+    last_cell = len(completed().cells) + 1
+    assert f'`SCALE` is assigned in cell {last_cell}, line 1, which grading does not run' in kevin
     assert 'not implemented yet' in (out / 'feedback' / 'erin_not_started.md').read_text()
     assert 'could not be graded (status: timeout)' in (out / 'feedback' / 'frank_infinite_loop.md').read_text()
-    assert len(list((out / 'feedback').iterdir())) == len(SUBMISSIONS)
+    assert len(list((out / 'feedback').iterdir())) == len(SUBMISSIONS) + len(ODD_NAMES)
+
+
+def test_honest_notebooks_get_no_notes(graded):
+    for name in ['alice_correct', *HONEST_ODD]:
+        assert 'Notes:' not in (graded[1] / 'feedback' / f'{name}.md').read_text(), name
 
 
 def test_written_files_stay_in_the_sandbox(graded):
-    folder, out, _, _ = graded
+    folder, out, _ = graded
     assert 'hacked' not in (out / 'gradebook.csv').read_text()
-    assert sorted(os.listdir(folder)) == sorted([f'{name}.ipynb' for name in SUBMISSIONS] + ['README.txt'])
+    assert sorted(os.listdir(folder)) == sorted([f'{name}.ipynb' for name in SUBMISSIONS] + ['README.txt',
+                                                'folder.ipynb'] + [os.fsdecode(name) for name, _, _ in ODD_NAMES])
 
 
-def test_the_batch_finishes_within_its_timeouts(graded):
-    # 18 submissions, 2 at a time: one timeout plus a few seconds each for the rest
-    assert graded[3] < TIMEOUT + 8 * 10
-
-
-def test_a_rerun_gives_the_same_gradebook(graded, tmp_path):
-    folder, out, _, _ = graded
+def test_fresh_cases_give_the_same_gradebook(graded, tmp_path):
+    """Another secret seed, fresh numbers: deterministic submissions get the same rows."""
     subset = tmp_path / 'subset'
     subset.mkdir()
-    for name in ('alice_correct', 'bob_no_lambda', 'victor_garbage', 'heidi_os_exit'):
-        (subset / f'{name}.ipynb').write_text(SUBMISSIONS[name], encoding='utf-8')
-    first, second = tmp_path / 'first', tmp_path / 'second'
-    grade.grade_folder(str(subset), str(first), timeout=TIMEOUT, jobs=2)
-    grade.grade_folder(str(subset), str(second), timeout=TIMEOUT, jobs=1)
-    assert (first / 'gradebook.csv').read_bytes() == (second / 'gradebook.csv').read_bytes()
-    full = (out / 'gradebook.csv').read_text().splitlines()
-    assert set((first / 'gradebook.csv').read_text().splitlines()) <= set(full)
+    write_folder(subset, DETERMINISTIC)
+    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, jobs=2, seed=SEED + 1)
+    assert {row['submission']: row for row in rows} == {name: graded[2][name] for name in DETERMINISTIC}
 
 
-def test_hidden_tests_add_cases(tmp_path):
+def test_the_children_get_fresh_inputs_every_run():
+    cases = {seed: grade.get_judge(seed, None).cases_json for seed in (SEED, SEED + 1)}
+    assert cases[SEED] != cases[SEED + 1]
+    import rl_expected
+    stored = json.dumps(rl_expected.EXPECTED)[:2000]
+    assert all(value not in cases[SEED] for value in stored.split(', ')[5:50])  # no stored number reaches a child
+
+
+HIDDEN = '''
+# SECRET-MARKER: the instructor's hidden cases; this text never reaches a student
+import rl_tests
+
+def hidden_cases(rng):
+    return [rl_tests.advantages_case('hidden_gae', 'hidden: two environments, one termination', rng,
+                                     N=2, T=4, gamma=0.9, lmbda=0.7, terminations=[(0, None)]),
+            rl_tests.loss_case('hidden_loss', 'hidden: a larger batch', rng, batch_size=40, epsilon=0.3)]
+'''
+
+
+def test_hidden_cases_add_cases(tmp_path):
     subset = tmp_path / 'subset'
     subset.mkdir()
-    (subset / 'alice.ipynb').write_text(SUBMISSIONS['alice_correct'], encoding='utf-8')
+    write_folder(subset, ['alice_correct', 'bob_no_lambda'])
     hidden = tmp_path / 'hidden.py'
-    hidden.write_text('def hidden_tests(PPO):\n'
-                      '    yield "hidden: num_steps is stored"\n'
-                      '    yield PPO(8, 4, 0.99, 0.95, 0.2, 7).num_steps == 7, "num_steps is not stored"\n'
-                      '    yield None\n'
-                      '    yield "hidden: an impossible case"\n'
-                      '    yield False, "this case always fails"\n'
-                      '    yield None\n')
-    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, hidden=str(hidden))
-    assert (rows[0]['passed'], rows[0]['failed']) == (15, 1)
-    assert 'this case always fails' in (tmp_path / 'out' / 'feedback' / 'alice.md').read_text()
+    hidden.write_text(HIDDEN)
+    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, hidden=str(hidden), seed=SEED)
+    assert (rows[0]['passed'], rows[0]['failed']) == (CASES + 2, 0)
+    assert rows[1]['passed'] + rows[1]['failed'] == CASES + 2
+    bob = (tmp_path / 'out' / 'feedback' / 'bob_no_lambda.md').read_text()
+    assert 'hidden: two environments, one termination' in bob
+    assert 'SECRET-MARKER' not in bob and 'hidden_cases' not in bob and str(hidden) not in bob
 
 
 def test_feedback_files_of_similar_names_stay_apart():
     assert grade._safe_filename('alice') == 'alice'
     assert grade._safe_filename('a b') != grade._safe_filename('a_b') == 'a_b'
+    assert grade._safe_filename('caf\udce9') != grade._safe_filename('caf_')
 
 
 def test_command_line(tmp_path):
@@ -197,13 +329,14 @@ def test_command_line(tmp_path):
     subset.mkdir()
     (subset / 'victor.ipynb').write_text(SUBMISSIONS['victor_garbage'])
     result = subprocess.run([sys.executable, 'grade.py', str(subset), '--out', str(tmp_path / 'out')], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert '1 submissions: 1 not a notebook' in result.stdout
+    assert 'isolation: bubblewrap' in result.stderr
     missing = subprocess.run([sys.executable, 'grade.py', str(tmp_path / 'nope'), '--out', str(tmp_path / 'o')],
                              cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and 'not a folder' in missing.stderr
-    (tmp_path / 'hidden.py').write_text('def other(PPO):\n    yield None\n')
+    (tmp_path / 'hidden.py').write_text('def other(rng):\n    return []\n')
     bad_hidden = subprocess.run([sys.executable, 'grade.py', str(subset), '--out', str(tmp_path / 'o'), '--hidden',
-                                 str(tmp_path / 'hidden.py')], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert bad_hidden.returncode == 2 and 'does not define hidden_tests(PPO)' in bad_hidden.stderr
+                                 str(tmp_path / 'hidden.py')], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad_hidden.returncode == 2 and 'does not define hidden_cases(rng)' in bad_hidden.stderr
