@@ -109,6 +109,7 @@ def wrong_advantages(ac, states, rewards, next_states, terminations, truncations
 def wrong_losses(ac, states, actions, advantages, critic_targets, log_probs_old, mistakes):
     """compute_loss with the given mistakes (a set of ids)."""
     epsilon = ac.epsilon
+    old_values = (critic_targets - advantages).detach()  # what the rollout's critic said: v_target = a + v_old
     if 'normalized_advantages' in mistakes:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     log_probs = ac.compute_log_probs(states, actions)
@@ -151,7 +152,6 @@ def wrong_losses(ac, states, actions, advantages, critic_targets, log_probs_old,
     if 'critic_huber' in mistakes:
         critic_loss = F.smooth_l1_loss(values, targets)
     if 'critic_clipped' in mistakes:
-        old_values = (critic_targets - advantages).detach()  # what the rollout's critic said
         clipped = old_values + torch.clamp(values - old_values, -epsilon, epsilon)
         critic_loss = torch.max(errors ** 2, (targets - clipped) ** 2).mean()
     if 'critic_sum' in mistakes:

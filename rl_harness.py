@@ -94,6 +94,7 @@ class CaseResult:
     title: str = ''              # what the case is about, shown next to its number
     failures: list = field(default_factory=list)   # [Failure]
     mistakes: list = field(default_factory=list)   # [Mistake] the output matches
+    ruled_out: list = field(default_factory=list)  # ids of known mistakes the output shows it does not make
     notes: list = field(default_factory=list)      # [str] what kind of difference it is
     checks: int = 0
     number: int = 0              # 1, 2, ... within its section (set by the Report)
@@ -258,13 +259,19 @@ class Report:
 
     @property
     def mistakes(self):
-        """The named mistakes, the one that explains most cases first ([Mistake])."""
-        counts, first = {}, {}
+        """The named mistakes, most likely first ([Mistake]): by the number of cases a mistake
+        explains less the number of cases that rule it out (two mistakes can give the same
+        output on one case, but rarely on all); ties in order of appearance."""
+        score, first = {}, {}
         for case in self.cases:
             for mistake in case.mistakes:
-                counts[mistake.id] = counts.get(mistake.id, 0) + 1
+                score[mistake.id] = score.get(mistake.id, 0) + 1
                 first.setdefault(mistake.id, mistake)
-        return [first[i] for i in sorted(counts, key=lambda i: -counts[i])]  # stable: ties in order of appearance
+        for case in self.cases:
+            for mistake_id in case.ruled_out:
+                if mistake_id in score:
+                    score[mistake_id] -= 1
+        return [first[i] for i in sorted(score, key=lambda i: -score[i])]  # stable sort
 
     def failures(self, kind=None):
         """Every Failure of every case (of the given Kind)."""

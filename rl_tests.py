@@ -720,6 +720,11 @@ def judge(case, observed, expected, mistakes=None):
             continue
         got = output.array()
         want = np.asarray(expected[name], dtype=np.float64).reshape(got.shape)
+        # evidence against a mistake: it would change this output, and the output is not what it gives
+        result.ruled_out.extend(mistake for mistake, outputs_of_mistake in mistakes.items()
+                                if name in outputs_of_mistake and not (
+                                    np.shape(outputs_of_mistake[name]) == got.shape
+                                    and _close(got, np.asarray(outputs_of_mistake[name]), case)))
         if _close(got, want, case):
             continue
         wrong[name] = got
@@ -731,7 +736,11 @@ def judge(case, observed, expected, mistakes=None):
                 result.mistakes.append(MISTAKES[mistake])
         if not result.mistakes or name not in _named_outputs(result, mistakes):
             result.notes.extend(_difference_notes(case, name, got, want))
-    result.notes.extend(_target_notes(case, outputs, expected, wrong))
+    note, mistake = _target_relation(case, wrong, expected)
+    if note:
+        result.notes.append(note)
+    if mistake and MISTAKES[mistake] not in result.mistakes:
+        result.mistakes.append(MISTAKES[mistake])
     if case.gradient:
         result.checks += 1
         problem = _gradient_problem(case, observed, expected)
@@ -825,11 +834,7 @@ def _difference_notes(case, name, got, want):
     scale = max(np.abs(want).max(), 1.0)
     near = lambda a, b: np.allclose(a, b, rtol=1e-3, atol=1e-3 * scale)  # noqa: E731
     if got.ndim == 0:
-        if want.item() != 0 and near(got, -want):
-            notes.append(f'{name} has the right size but the wrong sign.')
-        elif want.item() != 0:
-            notes.append(f'{name} is {fmt(got.item() / want.item())} × the expected value.')
-        return notes
+        return _scalar_notes(name, got.item(), want.item())
     if np.dot(want, want) > 0:
         factor = float(np.dot(got, want) / np.dot(want, want))
         if abs(factor - 1) > 1e-3 and near(got, factor * want):
@@ -859,16 +864,34 @@ def _difference_notes(case, name, got, want):
     return notes
 
 
-def _target_notes(case, outputs, expected, wrong):
-    """Whether a wrong critic_targets only inherits the advantages' error."""
-    if case.function != 'compute_advantages' or 'critic_targets' not in wrong or 'advantages' not in wrong:
+def _scalar_notes(name, got, want):
+    """A factor worth naming between two numbers: -1, an integer, or 1 / an integer."""
+    if want == 0 or got == 0:
         return []
-    got = wrong['critic_targets'] - wrong['advantages']
-    want = expected['critic_targets'] - expected['advantages']
-    if _close(got, want, case):
-        return ['critic_targets - advantages is right (it is v(s_t)): critic_targets is wrong only because the '
-                'advantages are.']
+    factor = got / want
+    if abs(factor + 1) < 1e-3:
+        return [f'{name} has the right size but the wrong sign.']
+    for k in range(2, 1025):
+        if abs(factor - k) < 1e-3 * k:
+            return [f'{name} is {k} × the expected value: a sum instead of a mean, or a factor too many?']
+        if abs(1 / factor - k) < 1e-3 * k:
+            return [f'{name} is 1/{k} of the expected value: a factor too many?']
     return []
+
+
+def _target_relation(case, wrong, expected):
+    """How a wrong critic_targets relates to the student's own advantages: (note, mistake id)
+    when that relation tells something even though the advantages are wrong too."""
+    if case.function != 'compute_advantages' or 'critic_targets' not in wrong or 'advantages' not in wrong:
+        return None, None
+    got = wrong['critic_targets'] - wrong['advantages']
+    values = expected['critic_targets'] - expected['advantages']   # v(s_t)
+    if _close(got, values, case):
+        return ('critic_targets - advantages is right (it is v(s_t)): critic_targets is wrong only because the '
+                'advantages are.'), None
+    if _close(got, np.zeros_like(got), case) and not _close(values, np.zeros_like(values), case):
+        return None, 'target_without_value'
+    return None, None
 
 
 def _gradient_problem(case, observed, expected):

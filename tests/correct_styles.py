@@ -79,7 +79,7 @@ class Float64MatrixPPO(PPO):
                                   torch.clamp(ratios, 1 - self.epsilon, 1 + self.epsilon) * advantages)
         values = self.compute_values(states).double()
         critic_loss = ((values - critic_targets.detach().double()) ** 2).mean()
-        return -surrogate.mean(), critic_loss
+        return -surrogate.mean().float(), critic_loss.float()  # the exercise's losses are float32
 
 
 STYLES = {'list_loop': ListLoopPPO, 'float64_matrix': Float64MatrixPPO}

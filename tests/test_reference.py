@@ -9,15 +9,26 @@ import rl_tests
 from ppo_reference import PPO
 
 
-def test_seed_cases_pass():
-    report = rl_tests.collect(rl_tests.seed_cases(PPO))
-    assert report and report.passed == 24 and len(report.cases) == 6
+def test_the_course_cases_reproduce_the_course_values():
+    # the seed's six expected tensors, with the seed's tolerances (torch.allclose / isclose defaults)
+    cases = rl_tests.make_cases(groups=('gae_course', 'loss_course'))
+    assert len(cases) == 6
+    for case in cases:
+        values = rl_tests.observe(PPO, case).values()
+        index = int(case.id.rsplit('_', 1)[1]) - 1
+        if case.function == 'compute_advantages':
+            assert torch.allclose(torch.tensor(values['advantages'], dtype=torch.float32),
+                                  torch.tensor(rl_tests.COURSE_ADVANTAGES[index])), case.id
+        else:
+            _, actor_loss, critic_loss = rl_tests.COURSE_LOSSES[index]
+            assert torch.isclose(torch.tensor(values['actor_loss'], dtype=torch.float32), torch.tensor(actor_loss))
+            assert torch.isclose(torch.tensor(values['critic_loss'], dtype=torch.float32), torch.tensor(critic_loss))
 
 
 def test_all_grading_cases_pass():
     report = rl_tests.collect(rl_tests.test_ppo(PPO))
     assert report, report.to_text()
-    assert report.failed == 0 and report.mistakes == []
+    assert report.failures() == [] and report.mistakes == []
 
 
 def random_rollout(seed, N, T, p_term=0.15, p_trunc=0.1, state_dim=5):
@@ -42,7 +53,7 @@ def chained(rollout, T):
 
 
 def live_agent(gamma, lmbda, T, seed=0):
-    return rl_tests.set_case_weights(PPO(rl_tests.STATE_DIM, rl_tests.NUM_ACTIONS, gamma, lmbda, 0.2, T), seed)
+    return rl_tests.set_weights(PPO(rl_tests.STATE_DIM, rl_tests.NUM_ACTIONS, gamma, lmbda, 0.2, T), ('live', seed))
 
 
 def brute_force_gae(ac, states, rewards, next_states, terminations, truncations):
@@ -133,9 +144,16 @@ def test_segments_do_not_leak_into_each_other():
 
 
 def loss_inputs(ratios, advantages, seed=0):
+    """A live agent and compute_loss() inputs whose ratios pi_theta / pi_theta_old are `ratios`."""
     ac = live_agent(0.9, 0.9, 1, seed)
-    case = dict(seed=seed, ratios=ratios, advantages=advantages, epsilon=0.2)
-    return ac, rl_tests.loss_inputs(ac, case)
+    rng = np.random.Generator(np.random.PCG64(seed))
+    states = torch.as_tensor(rng.standard_normal((len(ratios), rl_tests.STATE_DIM), dtype=np.float32))
+    actions = torch.as_tensor(rng.choice(rl_tests.NUM_ACTIONS, len(ratios)))
+    critic_targets = torch.as_tensor(rng.normal(0.0, 2.0, len(ratios)).astype(np.float32))
+    with torch.no_grad():
+        log_probs = ac.compute_log_probs(states, actions)
+    log_probs_old = log_probs - torch.log(torch.tensor(ratios, dtype=torch.float32))
+    return ac, (states, actions, torch.tensor(advantages, dtype=torch.float32), critic_targets, log_probs_old)
 
 
 def test_loss_matches_the_formulas():

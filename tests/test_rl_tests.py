@@ -1,18 +1,25 @@
-"""The grading harness itself: the generator protocol, the report, and that it holds no solution."""
+"""The harness and the exercise's tests: the protocol, the typed report, the cases as data,
+observe/judge on untrusted data, the generated expected data, and that no solution is inside."""
 
 import ast
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 import make_expected
+import rl_harness
 import rl_tests
 from ppo_reference import PPO
+from rl_harness import Kind
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STUDENT_MODULES = ('rl_harness.py', 'rl_tests.py', 'rl_expected.py')
+NUMBER_OF_CASES = len(rl_tests.make_cases())
 
 
 def protocol_example():
@@ -20,32 +27,32 @@ def protocol_example():
     yield True, 'never shown'
     yield None
     yield False, 'the second case is wrong'
-    ok = yield from rl_tests.check_torch_tensor(torch.zeros(3), 'x', shape=(3,), dtype=torch.float32)
+    ok = yield from rl_harness.check_torch_tensor(torch.zeros(3), 'x', shape=(3,), dtype=torch.float32)
     yield ok, 'check_torch_tensor returned False'
     yield None
     yield 'second section'
-    yield (yield from rl_tests.check_torch_tensor(torch.zeros(2, 1), 'y', shape=(2,))) is False, 'expected False'
+    yield (yield from rl_harness.check_torch_tensor(torch.zeros(2, 1), 'y', shape=(2,))) is False, 'expected False'
     yield None
 
 
 def test_protocol_sections_cases_and_counts():
-    report = rl_tests.collect(protocol_example())
+    report = rl_harness.collect(protocol_example())
     assert not report
-    assert (report.passed, report.failed) == (4, 2)
-    assert [(case.section, case.number, case.passed) for case in report.cases] == [
-        ('first section', 1, True), ('first section', 2, False), ('second section', 1, False)]
-    assert report.cases[1].failures == ['the second case is wrong']
-    assert report.cases[2].failures == ['y has shape (2, 1), expected (2,) (same number of elements: reshape or squeeze it)']
-    assert report.score == pytest.approx(1 / 3)
+    assert [(case.section, case.number, case.passed, case.checks) for case in report.cases] == [
+        ('first section', 1, True, 1), ('first section', 2, False, 3), ('second section', 1, False, 2)]
+    assert report.cases[1].failures == [rl_harness.Failure(Kind.CHECK, 'the second case is wrong')]
+    assert report.cases[2].failures[0].message == ('y has shape (2, 1), expected (2,) (same number of elements: '
+                                                   'reshape or squeeze it)')
+    assert report.score == pytest.approx(1 / 3) and (report.cases_passed, report.total) == (1, 3)
 
 
-def test_run_tests_prints_plain_text_outside_a_kernel(capsys):
-    report = rl_tests.run_tests(rl_tests.test_ppo(PPO))
+def test_run_tests_shows_the_report_and_returns_nothing(capsys):
+    # returns None: a notebook cell does not echo the report object under the report
+    assert rl_tests.run_tests(rl_tests.test_ppo(PPO)) is None
     out = capsys.readouterr().out
-    assert report and report.failed == 0 and report.passed > 50
-    assert "compute_advantages(): the course's cases" in out and '✓ case 1' in out
-    assert 'All 14 cases passed' in out
-    assert repr(report).startswith('TestReport(passed=')
+    assert out.startswith(f'All {NUMBER_OF_CASES} cases pass. Well done!')
+    assert "compute_advantages(): the course's cases" in out and '✓ case 1 (4 steps)' in out
+    assert 'checks' not in out  # counts of cases, never of checks
 
 
 def test_an_exception_escaping_the_tests_is_reported_not_raised():
@@ -53,33 +60,31 @@ def test_an_exception_escaping_the_tests_is_reported_not_raised():
         yield 'section'
         yield True, 'fine'
         raise KeyError('boom')
-    report = rl_tests.collect(broken())
-    assert not report and report.passed == 1
-    assert report.stopped.startswith("the tests stopped early: KeyError: 'boom' (in broken, line")
-    assert '✗ stopped: the tests stopped early' in report.to_text()
-    assert len(report.cases) == 2 and report.score == 0.5  # the stop counts as a failed case
+    report = rl_harness.collect(broken())
+    assert not report and report.stopped.kind == Kind.STOPPED
+    assert report.stopped.message.startswith("the tests stopped early: KeyError: 'boom' (in broken, line")
+    assert '✗ stopped' not in report.to_text() and 'the tests stopped early' in report.to_text()
+    assert report.total == 2 and report.score == 0.5  # the stop counts as a failed case
 
 
 def test_an_empty_test_is_not_a_pass():
     def nothing():
         return
         yield
-    report = rl_tests.collect(nothing())
-    assert not report and report.stopped == 'no checks were run'
+    report = rl_harness.collect(nothing())
+    assert not report and report.stopped.message == 'no checks were run'
 
 
-def test_html_report_is_coloured_and_escaped():
-    def tests():
-        yield 'a <b> section'
-        yield False, 'x < y'
-        yield rl_tests.Hint('title', 'a hint & more')
-        yield None
-    report = rl_tests.collect(tests())
+def test_html_and_markdown_are_escaped_and_coloured():
+    mistake = rl_harness.Mistake('m', 'a <title>', 'a fix & more')
+    case = rl_harness.CaseResult('a <b> section', failures=[rl_harness.Failure(Kind.WRONG_VALUE, 'x < y')],
+                                 mistakes=[mistake], notes=['a note'])
+    report = rl_harness.Report([case])
     page = report.to_html()
-    assert 'a &lt;b&gt; section' in page and 'x &lt; y' in page and 'a hint &amp; more' in page
+    assert 'a &lt;b&gt; section' in page and 'x &lt; y' in page and 'a fix &amp; more' in page
     assert 'color:#cf222e' in page
-    markdown = report.to_markdown()
-    assert '### a <b> section' in markdown and '- ✗ case 1: x < y' in markdown
+    assert report.to_markdown().startswith('**0 of 1 cases pass; likely mistakes: a <title>.**')
+    assert '### a <b> section' in report.to_markdown()
 
 
 @pytest.mark.parametrize('value,kwargs,message', [
@@ -90,7 +95,7 @@ def test_html_report_is_coloured_and_escaped():
     (torch.zeros(()), dict(requires_grad=True), 'x does not require gradients'),
 ])
 def test_check_torch_tensor(value, kwargs, message):
-    checks = list(rl_tests.check_torch_tensor(value, 'x', **kwargs))
+    checks = list(rl_harness.check_torch_tensor(value, 'x', **kwargs))
     assert len(checks) == 1
     passed, text = checks[0]
     assert passed == (message is None)
@@ -98,58 +103,146 @@ def test_check_torch_tensor(value, kwargs, message):
         assert text.startswith(message)
 
 
-def test_check_ready_names_what_is_missing():
+def test_numbers_are_shown_with_four_significant_digits():
+    class Off(PPO):
+        def compute_loss(self, *args):
+            actor_loss, critic_loss = super().compute_loss(*args)
+            return actor_loss + 0.123456789, critic_loss
+    text = rl_harness.collect(rl_tests.test_ppo(Off, groups=('loss_course',))).to_text()
+    assert 'actor_loss is incorrect: got -0.1479, expected -0.2713' in text, text
+    assert '×' not in text  # a shift of one number is no factor worth naming
+
+
+# ------------------------------------------------------------------ check_ready, assert_group
+
+def test_check_ready_names_what_is_missing_by_kind(capsys):
     class NotStarted(PPO):
         def compute_loss(self, *args):
             raise NotImplementedError()
     with pytest.raises(rl_tests.NotReadyError, match=r'^compute_loss\(\) not implemented yet'):
         rl_tests.check_ready(NotStarted)
-    assert rl_tests.check_ready(PPO)
+
+    class Crashes(PPO):
+        def compute_advantages(self, *args):
+            raise RuntimeError('NotImplementedError() is not implemented yet')  # text alone decides nothing
+    with pytest.raises(rl_tests.NotReadyError, match='your PPO code crashes'):
+        rl_tests.check_ready(Crashes)
+    assert rl_tests.check_ready(PPO) is None
+    assert 'ready to train' in capsys.readouterr().out
 
 
-def test_expected_values_are_up_to_date():
-    # drift: the literals in rl_tests.py are what tests/make_expected.py computes now
-    with open(os.path.join(ROOT, 'rl_tests.py'), encoding='utf-8') as file:
-        source = file.read()
-    begin, end = make_expected.current_block(source)
-    assert source[begin:end] == make_expected.render(make_expected.expected_values())
+def test_assert_group_raises_only_for_failing_groups(capsys):
+    class WrongLoss(PPO):
+        def compute_loss(self, *args):
+            actor_loss, critic_loss = super().compute_loss(*args)
+            return actor_loss, 2 * critic_loss
+    for group in ('gae_course', 'gae'):
+        rl_tests.assert_group(WrongLoss, group)
+    for group in ('loss_course', 'loss'):
+        with pytest.raises(AssertionError, match='cases pass'):
+            rl_tests.assert_group(WrongLoss, group)
+    with pytest.raises(ValueError, match="group must be one of"):
+        rl_tests.assert_group(PPO, 'everything')
 
 
-def test_every_named_mistake_has_an_explanation_and_stored_outputs():
-    stored = {mistake for case in rl_tests.EXPECTED.values() for mistake in case['mistakes']}
+# ------------------------------------------------------------------ cases and observations as data
+
+def test_cases_round_trip_through_json_exactly():
+    for case in rl_tests.make_cases() + rl_tests.make_cases(seed=12345):
+        again = rl_tests.Case.from_data(json.loads(json.dumps(case.to_data())))
+        assert again.to_data() == case.to_data()
+        assert all(torch.equal(a, b) for a, b in zip(again.tensors(), case.tensors()))
+
+
+def test_fresh_cases_keep_the_structure_and_change_the_numbers():
+    fixed, fresh = rl_tests.make_cases(), rl_tests.make_cases(seed=7)
+    assert [(c.id, c.group, c.function, c.num_steps) for c in fixed] == \
+           [(c.id, c.group, c.function, c.num_steps) for c in fresh]
+    for a, b in zip(fixed, fresh):
+        assert {name: x.shape for name, x in a.inputs.items()} == {name: x.shape for name, x in b.inputs.items()}
+        assert not np.array_equal(a.inputs['states'], b.inputs['states'])
+    assert rl_tests.make_cases(seed=7)[10].to_data() == fresh[10].to_data()  # a seed gives the same cases
+
+
+@pytest.mark.parametrize('garbage', [
+    None, [], {'case_id': 3}, {'case_id': 'x', 'outputs': 'no'},
+    {'case_id': 'x', 'failure': None, 'outputs': [{'name': 'a', 'type': 'Tensor', 'shape': [2], 'values': [1.0]}],
+     'gradients': {}, 'gradient_errors': {}, 'inputs_changed': False},
+    {'case_id': 'x', 'failure': None, 'outputs': [{'name': 'a', 'type': 'Tensor', 'shape': [10**6],
+                                                  'values': [0.0] * 10}], 'gradients': {}, 'gradient_errors': {},
+     'inputs_changed': False},
+    {'case_id': 'x', 'failure': {'kind': 'PASSED', 'message': '', 'function': None}, 'outputs': [],
+     'gradients': {}, 'gradient_errors': {}, 'inputs_changed': False},
+    {'case_id': 'x', 'failure': None, 'outputs': [], 'gradients': {'actor_loss': ['1']}, 'gradient_errors': {},
+     'inputs_changed': False},
+])
+def test_observations_from_untrusted_data_are_validated(garbage):
+    with pytest.raises(ValueError):
+        rl_tests.Observation.from_data(garbage)
+
+
+def test_observation_round_trip_and_judging_is_the_same():
+    case = rl_tests.make_cases(groups=('gae',))[3]
+    observed = rl_tests.observe(PPO, case)
+    again = rl_tests.Observation.from_data(json.loads(json.dumps(observed.to_data())))
+    stored = rl_tests._stored()
+    assert rl_tests.judge(case, again, stored.EXPECTED[case.id]).passed
+    assert rl_tests.judge(case, observed, observed).passed  # judged against an Observation too
+
+
+# ------------------------------------------------------------------ the generated data
+
+def test_expected_data_is_up_to_date():
+    # drift: rl_expected.py is what tools/make_expected.py generates from the reference now
+    with open(os.path.join(ROOT, 'rl_expected.py'), encoding='utf-8') as file:
+        assert file.read() == make_expected.expected_source(), 'run python tools/build.py'
+
+
+def test_every_named_mistake_has_stored_outputs():
+    stored = {mistake for case in rl_tests._stored().MISTAKE_OUTPUTS.values() for mistake in case}
     assert stored == set(rl_tests.MISTAKES)
 
 
-# ---------------------------------------------------------------------- no solution inside
+# ------------------------------------------------------------------ no solution inside
 
-def test_rl_tests_imports_no_solution():
-    with open(os.path.join(ROOT, 'rl_tests.py'), encoding='utf-8') as file:
+@pytest.mark.parametrize('module', STUDENT_MODULES)
+def test_student_modules_import_no_solution(module):
+    with open(os.path.join(ROOT, module), encoding='utf-8') as file:
         tree = ast.parse(file.read())
     imported = {alias.name.split('.')[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
     imported |= {node.module.split('.')[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= {'html', 'linecache', 'math', 'os', 'sys', 'traceback', 'dataclasses', 'numpy', 'torch',
-                        'IPython', 'rl_gui'}, imported
-    # and it works where the reference does not exist, as on a student's machine
-    code = ("import sys; sys.modules['ppo_reference'] = None; sys.path.insert(0, '.'); import rl_tests; "
-            "print(len(rl_tests.EXPECTED))")
-    result = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert not imported & {'ppo_reference', 'ppo_mistakes', 'grade'}, imported
+
+
+def test_the_student_modules_work_without_the_reference(tmp_path):
+    # as on a student's machine: only what the hand-out holds
+    for module in STUDENT_MODULES:
+        (tmp_path / module).write_text(open(os.path.join(ROOT, module), encoding='utf-8').read(), encoding='utf-8')
+    code = ("import rl_tests, rl_harness\n"
+            "class P(rl_tests.nn.Module):\n"
+            "    def __init__(self, *a):\n        raise NotImplementedError()\n"
+            "r = rl_harness.collect(rl_tests.test_ppo(P))\nprint(r.total, r.cases_passed)")
+    result = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(NUMBER_OF_CASES), '0']
 
 
-def code_of(tree):
-    # the source of the harness without its docstrings and comments (which may describe formulas)
+def code_of(path):
+    # the source without its docstrings and comments (which may describe formulas)
+    with open(path, encoding='utf-8') as file:
+        tree = ast.parse(file.read())
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Module)) and ast.get_docstring(node):
             node.body = node.body[1:] or [ast.Pass()]
     return ast.unparse(tree)
 
 
-def test_rl_tests_computes_no_gae_and_no_clipped_loss():
-    with open(os.path.join(ROOT, 'rl_tests.py'), encoding='utf-8') as file:
-        code = code_of(ast.parse(file.read()))
+@pytest.mark.parametrize('module', STUDENT_MODULES)
+def test_student_modules_compute_no_gae_and_no_clipped_loss(module):
+    code = code_of(os.path.join(ROOT, module))
     # the pieces any GAE or clipped loss needs: the decay gamma * lambda, clipping of the
     # ratio, the minimum of the two terms, the ratio itself
-    for piece in ("lmbda'] *", "* case['lmbda']", 'lmbda *', '* lmbda', 'clamp(', '.clip(', 'torch.min(',
-                  'minimum(', '.exp()', 'torch.exp('):
+    for piece in ('lmbda *', '* lmbda', 'gamma * self.lmbda', 'clamp(', '.clip(', 'torch.min(', 'minimum(',
+                  '.exp()', 'torch.exp(', 'np.exp('):
         assert piece not in code, piece
