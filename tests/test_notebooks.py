@@ -1,21 +1,30 @@
-"""The notebooks: in sync with their sources, no solution in the student version, and
-both run headless end to end (PPO_QUICK=1)."""
+"""The generated files: in sync with their sources (tools/build.py --check), a hand-out that is
+complete (the student notebook runs inside a copy of release/ and nothing else) and holds no
+solution, nbgrader roles on the completed notebook, and the notebooks running headless."""
 
 import io
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tokenize
+import zipfile
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
+from testbook import testbook
 
+import build  # tools/, on the path via conftest
 import rl_tests
-import build_notebooks  # tools/, on the path via conftest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-COMPLETED = os.path.join(ROOT, 'ppo_lunarlander.ipynb')
-STUDENT = os.path.join(ROOT, 'ppo_lunarlander_student.ipynb')
+COMPLETED = os.path.join(ROOT, build.COMPLETED)
+STUDENT = os.path.join(ROOT, build.STUDENT)
+RELEASE = os.path.join(ROOT, build.RELEASE)
+RELEASED_STUDENT = os.path.join(RELEASE, build.STUDENT)
+QUICK_LINE = 'QUICK = False'
 
 
 def read(path):
@@ -26,60 +35,120 @@ def code_cells(notebook):
     return [cell.source for cell in notebook.cells if cell.cell_type == 'code']
 
 
-def test_notebooks_are_in_sync_with_their_sources():
-    completed, student = build_notebooks.build()
-    with open(COMPLETED, encoding='utf-8') as file:
-        assert file.read() == completed, 'run python tools/build_notebooks.py'
-    with open(STUDENT, encoding='utf-8') as file:
-        assert file.read() == student, 'run python tools/build_notebooks.py'
+def grade_id(cell):
+    return cell.metadata.get('nbgrader', {}).get('grade_id')
 
 
-def test_every_reference_region_is_in_the_completed_notebook():
-    with open(os.path.join(ROOT, 'ppo_reference.py'), encoding='utf-8') as file:
-        regions = build_notebooks.reference_regions(file.read())
-    sources = code_cells(read(COMPLETED))
-    assert {'helpers', 'ppo', 'train', 'update', 'rollout'} <= set(regions)
-    for code in regions.values():
-        assert code in sources
+def cell_with_id(notebook, wanted):
+    return next(cell for cell in notebook.cells if grade_id(cell) == wanted)
 
 
-def test_student_notebook_has_no_solutions_and_no_answers():
-    student = read(STUDENT)
-    text = '\n'.join(cell.source for cell in student.cells)
-    assert 'BEGIN SOLUTION' not in text and 'END SOLUTION' not in text
-    assert 'BEGIN ANSWER' not in text and 'telescoping' not in text and 'Schulman' not in text
-    ppo_cell = next(source for source in code_cells(student) if source.startswith('class PPO'))
-    assert ppo_cell.count('raise NotImplementedError()') == 2
-    code = without_comments(ppo_cell)  # the TODO comments may name torch.clamp()
-    for piece in ('clamp(', 'torch.min(', 'gamma * lmbda', 'reversed(', 'torch.exp('):
-        assert piece not in code, piece
-    assert all(not cell.get('outputs') for cell in student.cells if cell.cell_type == 'code')
+def test_the_build_is_up_to_date():
+    done = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'build.py'), '--check'],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.fullmatch(r'all \d+ generated files are up to date\n', done.stdout)
+
+
+def test_release_holds_exactly_what_a_student_receives():
+    names = sorted(os.listdir(RELEASE))
+    assert names == sorted([build.STUDENT, 'rl_expected.py', 'rl_gae_episode.json', 'rl_gui.py', 'rl_harness.py',
+                            'rl_tests.py'])
+    with zipfile.ZipFile(os.path.join(ROOT, build.RELEASE_ZIP)) as archive:
+        assert sorted(archive.namelist()) == [f'{build.ZIP_FOLDER}/{name}' for name in names]
+        for name in names:
+            with open(os.path.join(RELEASE, name), 'rb') as file:
+                assert archive.read(f'{build.ZIP_FOLDER}/{name}') == file.read()
 
 
 def without_comments(source):
     tokens = tokenize.generate_tokens(io.StringIO(source).readline)
-    return tokenize.untokenize((token.type, token.string) for token in tokens if token.type != tokenize.COMMENT)
+    return tokenize.untokenize((token.type, token.string) for token in tokens
+                               if token.type not in (tokenize.COMMENT, tokenize.STRING))
+
+
+def test_nothing_a_student_receives_holds_a_solution():
+    student = read(RELEASED_STUDENT)
+    text = '\n'.join(cell.source for cell in student.cells)
+    assert 'BEGIN SOLUTION' not in text and 'END SOLUTION' not in text
+    assert 'telescoping' not in text and 'Schulman et al., *High-Dimensional' not in text  # the answers
+    ppo_cell = cell_with_id(student, 'ppo').source
+    assert ppo_cell.count(build.CODE_STUB) == 2
+    assert cell_with_id(student, 'answers').source == build.TEXT_STUB
+    modules = {name: open(os.path.join(RELEASE, name), encoding='utf-8').read()
+               for name in os.listdir(RELEASE) if name.endswith('.py')}
+    for name, source in {'PPO cell': ppo_cell, **modules}.items():
+        code = without_comments(source)  # comments and strings may name torch.clamp()
+        for piece in ('clamp(', 'torch.min(', 'torch.minimum(', 'gamma * lmbda', 'reversed(range'):
+            assert piece not in code, f'{piece} in {name}'
+    assert all(not cell.get('outputs') for cell in student.cells if cell.cell_type == 'code')
+
+
+def test_the_completed_notebook_is_an_nbgrader_source_notebook():
+    completed = read(COMPLETED)
+    roles = {grade_id(cell): cell.metadata['nbgrader'] for cell in completed.cells if 'nbgrader' in cell.metadata}
+    assert roles['ppo']['solution'] and not roles['ppo']['grade']                 # autograded answer
+    assert roles['answers']['solution'] and roles['answers']['grade']             # manually graded answer
+    tests = {name: role for name, role in roles.items() if name.startswith('test_')}
+    assert sorted(tests) == sorted(f'test_{group}' for group in rl_tests.GROUPS)  # one cell per group
+    assert all(role['grade'] and role['locked'] and role['points'] > 0 for role in tests.values())
+    assert sum(role['points'] for role in tests.values()) + roles['answers']['points'] == 13
+    for group in rl_tests.GROUPS:
+        assert cell_with_id(completed, f'test_{group}').source == f"rl_tests.assert_group(PPO, '{group}')"
+    narrative = [cell for cell in completed.cells if cell.cell_type == 'markdown' and grade_id(cell) != 'answers']
+    assert narrative and all(cell.metadata['nbgrader']['locked'] for cell in narrative)  # read-only
+    assert completed.metadata == build.NOTEBOOK_METADATA  # what JupyterLab writes: no "unsaved" dot
+
+
+def test_the_student_notebook_is_the_completed_one_without_solutions():
+    completed, student = read(COMPLETED), read(STUDENT)
+    assert [cell.id for cell in student.cells] == [cell.id for cell in completed.cells]
+    for ours, theirs in zip(completed.cells, student.cells):
+        if 'BEGIN SOLUTION' not in ours.source and grade_id(ours) != 'answers':
+            assert theirs.source == ours.source
+    assert read(RELEASED_STUDENT) == student
+
+
+def test_generated_files_are_never_sources():
+    # the hand-written notebook source has empty reference cells: the code exists once
+    with open(os.path.join(ROOT, build.NOTEBOOK_SOURCE), encoding='utf-8') as file:
+        source = file.read()
+    assert 'class PPO' not in source and 'def compute_advantages' not in source
+    regions = build.reference_regions(open(os.path.join(ROOT, build.REFERENCE), encoding='utf-8').read())
+    assert {'helpers', 'ppo', 'train', 'update', 'rollout', 'evaluate'} <= set(regions)
+    assert all(code in code_cells(read(COMPLETED)) for code in regions.values())
+
+
+def test_a_broken_source_is_a_clear_build_error():
+    with pytest.raises(build.BuildError, match="tagged reference:nowhere, but ppo_reference.py has no region"):
+        build.build_completed("```{code-cell} ipython3\n:tags: [reference:nowhere]\n```\n", {})
+    with pytest.raises(build.BuildError, match='needs a tag points:N'):
+        build.build_completed("```{code-cell} ipython3\n:tags: [test:gae]\nx = 1\n```\n", {})
+    with pytest.raises(build.BuildError, match='BEGIN SOLUTION without END SOLUTION'):
+        build.clear_solution_regions('    ### BEGIN SOLUTION\n    x = 1\n', build.CODE_STUB)
+
+
+def test_solution_regions_become_the_stub_at_their_indentation():
+    source = 'def f():\n    # TODO\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n'
+    cleared, replaced = build.clear_solution_regions(source, build.CODE_STUB)
+    assert replaced and cleared == f'def f():\n    # TODO\n    {build.CODE_STUB}\n'
 
 
 def define(notebook, names=('helpers', 'ppo')):
-    """Runs the import cell and the cells tagged reference:NAME of a notebook; returns the namespace."""
+    """Runs the first code cell (imports) and the cells with the given grade ids; returns the namespace."""
     namespace = {}
-    for cell in notebook.cells:
-        if cell.cell_type != 'code':
-            continue
-        tag = build_notebooks.reference_tag(cell)
-        if tag in names or cell.source.startswith('import os'):
-            exec(compile(cell.source, f'<{tag or "imports"}>', 'exec'), namespace)
+    cells = [cell for cell in notebook.cells if cell.cell_type == 'code']
+    for cell in [cells[0]] + [cell for cell in cells if grade_id(cell) in names]:
+        exec(compile(cell.source, f'<{grade_id(cell) or "imports"}>', 'exec'), namespace)
     return namespace
 
 
 def test_student_ppo_fails_every_case_as_not_implemented():
     PPO = define(read(STUDENT))['PPO']
     report = rl_tests.collect(rl_tests.test_ppo(PPO))
-    assert report.passed == 0
-    messages = {message for case in report.cases for message in case.failures}
-    assert any('compute_advantages() is not implemented yet' in message for message in messages)
-    assert any('compute_loss() is not implemented yet' in message for message in messages)
+    assert report.cases_passed == 0
+    functions = {failure.function for failure in report.failures(rl_tests.Kind.NOT_IMPLEMENTED)}
+    assert functions == {'compute_advantages', 'compute_loss'}
 
 
 def test_completed_ppo_passes():
@@ -89,21 +158,28 @@ def test_completed_ppo_passes():
 
 # ------------------------------------------------------------------ headless execution
 
+def set_quick(notebook, quick):
+    """The notebook with QUICK = quick in its first code cell (a tiny training budget)."""
+    first = next(cell for cell in notebook.cells if cell.cell_type == 'code')
+    assert first.source.count(QUICK_LINE) == 1, 'the first code cell must set QUICK = False'
+    first.source = first.source.replace(QUICK_LINE, f'QUICK = {quick}')
+    return notebook
+
+
+def hand_out(tmp_path):
+    """A copy of release/ without its notebook: what a student's folder holds."""
+    for name in os.listdir(RELEASE):
+        if not name.endswith('.ipynb'):
+            shutil.copy(os.path.join(RELEASE, name), tmp_path)
+
+
 def execute(notebook, tmp_path, allow_errors=False, quick=True, timeout=300):
-    """Runs a notebook headless in tmp_path, beside copies of rl_gui and rl_tests;
-    quick=True sets PPO_QUICK=1 (a tiny training budget)."""
-    for name in ('rl_gui.py', 'rl_tests.py'):
-        shutil.copy(os.path.join(ROOT, name), tmp_path)
-    saved = os.environ.pop('PPO_QUICK', None)
-    if quick:
-        os.environ['PPO_QUICK'] = '1'
-    try:
-        NotebookClient(notebook, timeout=timeout, kernel_name='python3', allow_errors=allow_errors,
-                       resources={'metadata': {'path': str(tmp_path)}}).execute()
-    finally:
-        os.environ.pop('PPO_QUICK', None)
-        if saved is not None:
-            os.environ['PPO_QUICK'] = saved
+    """Runs a notebook headless in tmp_path beside the release's files; quick=True sets
+    QUICK = True in its first code cell (a tiny training budget)."""
+    hand_out(tmp_path)
+    set_quick(notebook, quick)
+    NotebookClient(notebook, timeout=timeout, kernel_name='python3', allow_errors=allow_errors,
+                   resources={'metadata': {'path': str(tmp_path)}}).execute()
     return notebook
 
 
@@ -119,8 +195,8 @@ def outputs_text(cell):
     return '\n'.join(parts)
 
 
-def grading_cell(notebook):
-    return next(cell for cell in notebook.cells if cell.source == 'rl_tests.run_tests(rl_tests.test_ppo(PPO))')
+def report_cell(notebook):
+    return cell_with_id(notebook, 'report')
 
 
 def errors(notebook):
@@ -128,26 +204,28 @@ def errors(notebook):
             for output in cell.get('outputs', []) if output.output_type == 'error']
 
 
+def images(notebook):
+    """(cell index, mime type) of every picture output."""
+    return [(index, kind) for index, cell in enumerate(notebook.cells) for output in cell.get('outputs', [])
+            for kind in output.get('data', {}) if kind.startswith('image/')]
+
+
+@pytest.mark.slow  # the student notebook with a solution runs in the default tests; this one is the same notebook
 def test_completed_notebook_runs_headless(tmp_path):
     notebook = execute(read(COMPLETED), tmp_path)
     assert errors(notebook) == []
-    assert 'All 14 cases passed' in outputs_text(grading_cell(notebook))
-    text = '\n'.join(outputs_text(cell) for cell in notebook.cells)
-    assert re.search(r'greedy evaluation over 20 episodes: -?\d+\.\d ± \d+\.\d', text)
-    assert os.path.getsize(tmp_path / 'lunar_lander_landing.gif') > 10_000
-    # the rollouts and the training monitor each kept one output, updated in place
-    kinds = [sorted(output.get('data', {})) for cell in notebook.cells for output in cell.get('outputs', [])]
-    assert kinds.count(['image/jpeg', 'text/plain']) == 2
+    assert re.search(r'All \d+ cases pass', outputs_text(report_cell(notebook)))
 
 
-def test_student_notebook_runs_headless_and_fails_cleanly(tmp_path):
-    notebook = execute(read(STUDENT), tmp_path, allow_errors=True)
-    report = outputs_text(grading_cell(notebook))
-    assert '0 of 14 cases passed' in report and 'is not implemented yet' in report
+def test_student_notebook_in_the_release_fails_cleanly(tmp_path):
+    notebook = execute(read(RELEASED_STUDENT), tmp_path, allow_errors=True)
+    report = outputs_text(report_cell(notebook))
+    assert re.search(r'0 of \d+ cases pass', report) and 'not implemented yet' in report
     found = errors(notebook)
-    # only the cells that need the missing code fail, each with a message saying what to do
-    assert [ename for _, ename, _ in found] == ['NotReadyError'] * 3
-    assert all('not implemented yet: fill in the TODO in the PPO cell' in evalue for _, _, evalue in found)
+    # the four graded cells fail; the cells that need the missing code stop with a message saying what to do
+    assert [ename for _, ename, _ in found] == ['AssertionError'] * 4 + ['NotReadyError'] + ['TrainingSkipped'] * 3
+    assert 'not implemented yet: fill in the TODO in the PPO cell' in found[4][2]
+    assert all('run the training cell above first' in evalue for _, _, evalue in found[5:])
 
 
 STUDENT_GAE = '''
@@ -178,14 +256,47 @@ STUDENT_LOSS = '''
 '''
 
 
-def test_a_students_own_correct_solution_passes_and_trains(tmp_path):
-    notebook = read(STUDENT)
-    ppo_cell = next(cell for cell in notebook.cells if cell.source.startswith('class PPO'))
-    todo = '        raise NotImplementedError()  # replace this line with your code\n'
+def solved(notebook, gae=STUDENT_GAE, loss=STUDENT_LOSS):
+    """The student notebook with a student's own solution in its PPO cell."""
+    ppo_cell = cell_with_id(notebook, 'ppo')
+    todo = f'        {build.CODE_STUB}\n'
     assert ppo_cell.source.count(todo) == 2
     first, second, rest = ppo_cell.source.split(todo)
-    ppo_cell.source = first + STUDENT_GAE.lstrip('\n') + second + STUDENT_LOSS.lstrip('\n') + rest
-    notebook = execute(notebook, tmp_path)
-    assert errors(notebook) == []
-    assert 'All 14 cases passed' in outputs_text(grading_cell(notebook))
-    assert any('environment steps' in outputs_text(cell) for cell in notebook.cells)
+    ppo_cell.source = first + gae.lstrip('\n') + second + loss.lstrip('\n') + rest
+    return notebook
+
+
+def test_a_students_own_correct_solution_in_the_release_passes_trains_and_shows(tmp_path):
+    # testbook drives one kernel: Run All, then the stop button's aftermath
+    notebook = set_quick(solved(read(RELEASED_STUDENT)), True)
+    path = tmp_path / 'notebook.ipynb'
+    nbformat.write(notebook, path)
+    hand_out(tmp_path)
+    book = testbook(str(path), execute=True, timeout=300)
+    book.client.resources = {'metadata': {'path': str(tmp_path)}}  # the kernel runs in the hand-out folder
+    with book as tb:
+        notebook = tb.nb
+        assert tb.value('rl_gui.__file__') == str(tmp_path / 'rl_gui.py')
+        assert errors(notebook) == []
+        assert re.search(r'All \d+ cases pass', outputs_text(report_cell(notebook)))
+        assert all('All' in outputs_text(cell_with_id(notebook, f'test_{group}')) for group in rl_tests.GROUPS)
+        text = '\n'.join(outputs_text(cell) for cell in notebook.cells)
+        assert 'environment steps' in text
+        assert re.search(r'greedy evaluation over 20 episodes: -?\d+\.\d ± \d+\.\d', text)
+        assert os.path.getsize(tmp_path / 'lunar_lander_landing.gif') > 10_000
+        # every picture is an ordinary image output, so the saved notebook shows it without a kernel:
+        # the two explorers, the two rollouts, the training curve, the evaluation plot, the player
+        assert len(images(notebook)) == 7, images(notebook)
+        explorers = [cell for cell in notebook.cells if 'explorer()' in cell.source]
+        assert [sorted(output.data) for cell in explorers for output in cell.outputs if 'image/png' in output.data] \
+            == [['image/png', 'text/plain']] * 2
+
+        # the stop button ended training: the cells that use the agent skip, once
+        evaluation = next(i for i, cell in enumerate(notebook.cells) if 'eval_returns = evaluate(' in cell.source)
+        tb.inject('result.interrupted = True', pop=True)
+        with pytest.raises(Exception) as stopped:
+            tb.execute_cell(evaluation)
+        assert 'TrainingInterrupted: training was stopped after' in str(stopped.value)
+        assert 'run this cell again to use the agent trained so far' in str(stopped.value)
+        tb.execute_cell(evaluation)  # on purpose, the second time: it evaluates
+        assert 'greedy evaluation over 20 episodes' in tb.cell_output_text(evaluation)

@@ -6,6 +6,7 @@ import sys
 import types
 
 import gymnasium as gym
+import ipywidgets  # noqa: F401 (imported before the fake IPython.display replaces the real one)
 import numpy as np
 import pytest
 from PIL import Image
@@ -29,11 +30,11 @@ def test_frames_are_collected_headless_and_saved_as_gif(env, tmp_path):
         render(f'step {step}')
     assert len(render.frames) == 60
     first, last = (Image.open(io.BytesIO(jpeg)) for jpeg in (render.frames[0], render.frames[-1]))
-    assert first.size == (600, 400) and last.size == (600, 400 + rl_gui.CAPTION_HEIGHT)
-    written = render.save_gif(tmp_path / 'rollout.gif', fps=30)
+    assert first.size == (600, 400) and last.size[0] == 600 and last.size[1] > 400  # the caption's band
+    written = render.save_gif(tmp_path / 'rollout.gif', fps=30, width=400)
     gif = Image.open(tmp_path / 'rollout.gif')
     assert written == gif.n_frames == 30
-    assert gif.size[0] == 400  # figsize 4 inches at 100 dpi
+    assert gif.size[0] == 400
 
 
 def test_a_bad_render_mode_says_how_to_create_the_env():
@@ -86,35 +87,128 @@ def test_in_a_kernel_frames_replace_each_other_in_one_output(env, kernel):
     assert kernel.updates[-1].data == render.frames[-1]
 
 
-def stats(steps, returns=(-100.0, -50.0)):
-    return {'env_steps': steps, 'total_steps': 10_000, 'episodes': len(returns), 'episode_returns': list(returns),
-            'episode_end_steps': [1000 * (i + 1) for i in range(len(returns))], 'mean_return': float(np.mean(returns)),
-            'elapsed': 2.0, 'steps_per_second': 5000.0, 'solved': False, 'solve_threshold': 200.0}
-
-
-def test_monitor_outside_a_kernel_writes_throttled_progress_lines():
-    out = io.StringIO()
-    monitor = rl_gui.TrainingMonitor(file=out, log_interval=60)
-    for steps in range(1000, 10_001, 1000):
-        monitor(stats(steps))
-    monitor.close()
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 2  # the first call, then the final state
-    assert lines[-1].startswith('[####################] 10,000 / 10,000 steps (100%) | 2 episodes')
-    assert 'mean return (last 100) -75.0 | 5,000 steps/s | 0:02 elapsed' in lines[-1]
-
-
-def test_monitor_in_a_kernel_updates_a_progress_bar_and_a_curve(kernel):
-    monitor = rl_gui.TrainingMonitor(interval=0)
-    for steps in (1000, 2000, 3000):
-        monitor(stats(steps))
-    assert len(kernel.shown) == 2  # the progress text and the curve, displayed once each
-    assert len(kernel.updates) == 4
-    assert kernel.updates[-2]['text/plain'] == '█████████░░░░░░░░░░░░░░░░░░░░░ ' + monitor.summary(stats(3000))
-    assert '3,000 / 10,000 steps (30%)' in kernel.updates[-2]['text/html']
-    assert kernel.updates[-1].format == 'png' and kernel.updates[-1].data.startswith(b'\x89PNG')
-
-
 def test_moving_average():
     assert rl_gui.moving_average([1, 2, 3, 4, 5], 2).tolist() == [1, 1.5, 2.5, 3.5, 4.5]
     assert rl_gui.moving_average([], 3).tolist() == []
+
+
+def test_the_caption_is_readable_on_screen(env):
+    # the frame is shown scaled to the renderer's width: the letters must stay about
+    # CAPTION_SCREEN_PX tall on screen, not shrink with the frame (they were ~10 px)
+    for figsize in ((4, 3), (6, 4)):
+        render = rl_gui.create_renderer(env, figsize=figsize)
+        render('sum of rewards: -123.45')
+        frame = np.asarray(Image.open(io.BytesIO(render.frames[-1])).convert('L'))
+        band = frame[400:]                           # below the 400-pixel-high frame
+        rows = np.flatnonzero((band > 160).any(axis=1))
+        on_screen = render.width / frame.shape[1]    # display scale
+        assert 10 <= (rows[-1] - rows[0] + 1) * on_screen <= 2 * rl_gui.CAPTION_SCREEN_PX
+
+
+# ------------------------------------------------------------------ interactive figures
+
+def pixels(png):
+    return np.asarray(Image.open(io.BytesIO(png)).convert('RGB'))
+
+
+def test_an_explorer_shows_controls_and_a_picture_that_a_slider_redraws(kernel):
+    explorer = rl_gui.clip_objective_explorer()
+    explorer._ipython_display_()
+    controls, picture = kernel.shown
+    assert type(controls).__name__ == 'HBox' and picture.format == 'png'  # an ordinary image output
+    explorer.controls['epsilon'].value = 0.4
+    assert len(kernel.updates) == 1 and kernel.updates[0].format == 'png'
+    assert pixels(kernel.updates[0].data).shape == pixels(picture.data).shape
+    assert (pixels(kernel.updates[0].data) != pixels(picture.data)).any()
+
+
+def test_without_ipywidgets_an_explorer_is_still_a_picture(kernel, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'ipywidgets', None)  # import ipywidgets now raises ImportError
+    explorer = rl_gui.gae_explorer()
+    explorer._ipython_display_()
+    assert len(kernel.shown) == 1 and kernel.shown[0].format == 'png'
+
+
+def test_the_clipped_objective_is_flat_where_its_gradient_is_0():
+    figure = rl_gui.clip_objective_figure(0.2)
+    positive, negative = figure.axes
+    for ax, flat, corners in ((positive, (1.2, 2.0), [(0, 0), (1.2, 1.2), (2, 1.2)]),
+                              (negative, (0.0, 0.8), [(0, -0.8), (0.8, -0.8), (2, -2)])):
+        shaded = [(patch.get_x(), patch.get_x() + patch.get_width()) for patch in ax.patches]  # axvspan
+        assert len(shaded) == 1 and np.allclose(shaded[0], flat)
+        objective = ax.get_lines()[1]
+        assert np.allclose(objective.get_xydata(), corners)
+    with pytest.raises(ValueError, match='epsilon must be between 0 and 1'):
+        rl_gui.clip_objective_figure(1.5)
+
+
+def test_the_gae_explorers_numbers_mean_what_its_legend_says():
+    # checked here from their definitions, independently of any GAE code
+    episode = rl_gui.load_gae_episode()
+    rewards, values = np.array(episode['rewards']), np.array(episode['values'])
+    steps = len(rewards)
+    assert episode['terminated'] and len(values) == steps + 1
+    next_values = np.append(values[1:steps], 0.0)  # the last state is terminal
+    tolerance = 2e-3  # the data is rounded to 3 decimals
+    for g, gamma in enumerate(episode['gammas']):
+        deltas = rewards + gamma * next_values - values[:steps]
+        curves = np.array(episode['advantages'][g])
+        assert np.allclose(episode['deltas'][g], deltas, atol=tolerance)
+        assert np.allclose(curves[episode['lambdas'].index(0.0)], deltas, atol=tolerance)  # λ = 0: the TD error
+        returns = np.array([sum(gamma ** k * r for k, r in enumerate(rewards[t:])) for t in range(steps)])
+        assert np.allclose(curves[episode['lambdas'].index(1.0)], returns - values[:steps], atol=0.05)  # λ = 1
+        assert np.allclose(curves[episode['lambdas'].index(0.5)][-1], deltas[-1], atol=tolerance)
+    with pytest.raises(ValueError, match=r'gamma must be one of the precomputed values'):
+        rl_gui.gae_figure(episode, 0.42, 0.5)
+
+
+def test_the_gae_data_missing_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match='rl_gae_episode.json is missing: it comes with the notebook'):
+        rl_gui.gae_explorer(path=str(tmp_path / 'rl_gae_episode.json'))
+
+
+def test_the_episode_player_shows_the_frame_of_its_slider(env, kernel):
+    render = rl_gui.create_renderer(env, fps=1000)
+    for step in range(5):
+        env.step(0)
+        render(f'step {step}')
+    kernel.shown.clear()
+    kernel.updates.clear()
+    player = rl_gui.episode_player(render)
+    player._ipython_display_()
+    buttons, picture = kernel.shown
+    assert [type(widget).__name__ for widget in buttons.children] == ['Play', 'IntSlider']
+    assert picture.format == 'jpeg' and picture.data == render.frames[0]
+    player.controls['frame'].value = 3
+    assert kernel.updates[-1].data == render.frames[3]
+    with pytest.raises(ValueError, match='no frames yet'):
+        rl_gui.episode_player([])
+
+
+# ------------------------------------------------------------------ stopping later cells
+
+class Result:
+    def __init__(self, interrupted):
+        self.interrupted, self.env_steps = interrupted, 12_288
+        self.config = types.SimpleNamespace(total_steps=1_000_000)
+
+
+def test_after_an_interrupted_training_a_cell_stops_once(monkeypatch):
+    monkeypatch.delenv('NBGRADER_EXECUTION', raising=False)
+    result = Result(interrupted=True)
+    with pytest.raises(rl_gui.TrainingInterrupted, match='stopped after 12,288 of 1,000,000') as stopped:
+        rl_gui.check_trained(result)
+    assert stopped.value._render_traceback_() == [f'TrainingInterrupted: {stopped.value}']  # no traceback
+    rl_gui.check_trained(result)  # run again on purpose: it goes on
+    rl_gui.check_trained(Result(interrupted=False))
+    with pytest.raises(rl_gui.TrainingSkipped, match='run the training cell above first'):
+        rl_gui.check_trained(None)
+
+
+def test_while_nbgrader_grades_training_is_skipped(monkeypatch):
+    rl_gui.skip_if_grading(False)
+    with pytest.raises(rl_gui.TrainingSkipped, match='nbgrader is grading'):
+        rl_gui.skip_if_grading(True)
+    monkeypatch.setenv('NBGRADER_EXECUTION', 'autograde')
+    with pytest.raises(rl_gui.TrainingSkipped, match='while nbgrader grades'):
+        rl_gui.check_trained(None)

@@ -1,0 +1,403 @@
+"""A small grading harness: typed failures, cases, and a report a student reads at a glance.
+
+Generic: nothing here knows about PPO (rl_tests.py is the exercise built on it).
+
+A test is a generator. It yields
+  - a string: the heading of a new section,
+  - (passed: bool, message: str): one check; the message says what is wrong if it failed,
+  - None: the end of a case (a group of checks about one input),
+  - a CaseResult: a whole case, already judged (rl_tests.judge() makes these),
+and may use `yield from check_torch_tensor(...)`, which returns True when the tensor has
+the right type, shape and dtype. collect(test) runs it into a Report; run_tests(test)
+also shows the report.
+"""
+
+import enum
+import html
+import linecache
+import math
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = ['Kind', 'Failure', 'Mistake', 'CaseResult', 'Report', 'check_torch_tensor', 'call', 'FAILED',
+           'describe_exception', 'collect', 'run_tests', 'fmt']
+
+
+def fmt(x):
+    """A number as a student reads it: 4 significant digits."""
+    return f'{x:.4g}'
+
+
+# ------------------------------------------------------------------------------------
+# Typed results
+# ------------------------------------------------------------------------------------
+
+class Kind(enum.Enum):
+    """What went wrong in a failed check. Code decides by kind, never by message text."""
+    NOT_IMPLEMENTED = 'not implemented'  # the student's function raises NotImplementedError
+    RAISED = 'raised'                    # the student's code raised another exception
+    NOT_RUN = 'not run'                  # the case could not run (e.g. the networks were changed)
+    WRONG_TYPE = 'wrong type'            # not a tensor, or the wrong number of return values
+    WRONG_SHAPE = 'wrong shape'
+    WRONG_DTYPE = 'wrong dtype'
+    NOT_FINITE = 'not finite'            # NaN or infinity
+    GRADIENT = 'gradient'                # detached when it must not be, or the other way round, or wrong
+    IN_PLACE = 'in place'                # the inputs were changed
+    WRONG_VALUE = 'wrong value'
+    CHECK = 'check'                      # a plain (passed, message) check of a test generator failed
+    STOPPED = 'stopped'                  # the test generator itself crashed
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: Kind
+    message: str
+    function: str = None   # the student's function it concerns, e.g. 'compute_loss'
+
+    def to_data(self):
+        return {'kind': self.kind.name, 'message': self.message, 'function': self.function}
+
+    @classmethod
+    def from_data(cls, data, limit=2000):
+        """Validates a Failure that crossed a process boundary; ValueError on anything else."""
+        if not isinstance(data, dict) or set(data) != {'kind', 'message', 'function'}:
+            raise ValueError('a failure must be a dict with kind, message and function')
+        if data['kind'] not in Kind.__members__ or not isinstance(data['message'], str):
+            raise ValueError(f'not a failure: {str(data)[:100]}')
+        if data['function'] is not None and not isinstance(data['function'], str):
+            raise ValueError('failure.function must be a string or None')
+        return cls(Kind[data['kind']], _cap(data['message'], limit), data['function'] and _cap(data['function'], 100))
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known mistake, put into words: what it is, and how to fix it."""
+    id: str
+    title: str
+    fix: str
+
+    def explain(self):
+        return f'{self.title}: {self.fix}'
+
+
+@dataclass
+class CaseResult:
+    """One judged case: the failed checks, the known mistakes the output matches, and notes
+    on what kind of difference it is."""
+    section: str                 # heading it is shown under
+    group: str = ''              # for points: cases of a group are scored together
+    title: str = ''              # what the case is about, shown next to its number
+    failures: list = field(default_factory=list)   # [Failure]
+    mistakes: list = field(default_factory=list)   # [Mistake] the output matches
+    ruled_out: list = field(default_factory=list)  # ids of known mistakes the output shows it does not make
+    notes: list = field(default_factory=list)      # [str] what kind of difference it is
+    checks: int = 0
+    number: int = 0              # 1, 2, ... within its section (set by the Report)
+
+    @property
+    def passed(self):
+        return not self.failures
+
+
+def _cap(text, limit):
+    return text if len(text) <= limit else text[:limit - 1] + '…'
+
+
+# ------------------------------------------------------------------------------------
+# Checks and calls of student code
+# ------------------------------------------------------------------------------------
+
+def tensor_problem(x, name, shape=None, dtype=None, requires_grad=None, finite=True):
+    """None if x is a torch.Tensor as required, else a Failure saying what is wrong."""
+    if isinstance(x, np.ndarray):
+        return Failure(Kind.WRONG_TYPE, f'{name} is a numpy array; return a torch.Tensor (e.g. torch.as_tensor(...))')
+    if not isinstance(x, torch.Tensor):
+        return Failure(Kind.WRONG_TYPE, f'{name} must be a torch.Tensor, got {type(x).__name__}')
+    return shape_problem(name, tuple(x.shape), str(x.dtype), x.requires_grad,
+                         bool(torch.isfinite(x.detach()).all()) if x.is_floating_point() else True,
+                         shape, dtype and str(dtype), requires_grad, finite, sample=x)
+
+
+def shape_problem(name, got_shape, got_dtype, got_requires_grad, got_finite, shape=None, dtype=None,
+                  requires_grad=None, finite=True, sample=None):
+    """The checks of tensor_problem() on a tensor's description (shape, dtype, ...)."""
+    if shape is not None and tuple(got_shape) != tuple(shape):
+        problem = f'{name} has shape {tuple(got_shape)}, expected {tuple(shape)}'
+        if math.prod(got_shape) == math.prod(shape):
+            problem += ' (same number of elements: reshape or squeeze it)'
+        return Failure(Kind.WRONG_SHAPE, problem)
+    if dtype is not None and got_dtype != dtype:
+        return Failure(Kind.WRONG_DTYPE, f'{name} has dtype {got_dtype}, expected {dtype}')
+    if finite and not got_finite:
+        values = f': {_short(sample)}' if sample is not None else ''
+        return Failure(Kind.NOT_FINITE, f'{name} contains NaN or infinity{values}')
+    if requires_grad is True and not got_requires_grad:
+        return Failure(Kind.GRADIENT, f'{name} does not require gradients: it was detached (or computed under '
+                                      'torch.no_grad()), so training could not learn from it')
+    if requires_grad is False and got_requires_grad:
+        return Failure(Kind.GRADIENT, f'{name} requires gradients; it should be detached (.detach())')
+    return None
+
+
+def check_torch_tensor(x, name, shape=None, dtype=None, requires_grad=None, finite=True):
+    """Yields one check that x is a torch.Tensor with the given shape and dtype; returns
+    True if it is, so that value checks can be skipped when it is not.
+
+    requires_grad=True/False also checks that gradients do/do not flow through x;
+    finite=True checks for NaN and infinity.
+    """
+    problem = tensor_problem(x, name, shape, dtype, requires_grad, finite)
+    yield (problem is None, problem.message if problem else f'{name} is a well-formed tensor')
+    return problem is None
+
+
+class _Failed:
+    """Returned by call() when the student's function raised or returned the wrong kind of thing."""
+
+    def __repr__(self):
+        return 'FAILED'
+
+
+FAILED = _Failed()
+
+
+def call(function, *args, returns=None, **kwargs):
+    """Calls student code: (result, None), or (FAILED, Failure) if it raised or, with
+    returns=k, did not return a tuple of k values. Never raises (SystemExit included)."""
+    name = getattr(function, '__name__', 'the function')
+    try:
+        result = function(*args, **kwargs)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - student code may raise anything
+        return FAILED, exception_failure(exc, name)
+    if returns is not None and not (isinstance(result, (tuple, list)) and len(result) == returns):
+        got = f'a {type(result).__name__}' if not isinstance(result, (tuple, list)) else f'{len(result)} values'
+        return FAILED, Failure(Kind.WRONG_TYPE, f'{name}() must return {returns} values, got {got}', name)
+    return result, None
+
+
+# files whose frames are never the student's code (rl_tests adds itself, a grader its own)
+HARNESS_FILES = {os.path.abspath(__file__)}
+
+
+def exception_failure(exc, function_name=None):
+    kind = Kind.NOT_IMPLEMENTED if isinstance(exc, NotImplementedError) else Kind.RAISED
+    return Failure(kind, describe_exception(exc, function_name), function_name)
+
+
+def describe_exception(exc, function_name=None):
+    """One line: what was raised (by function_name, if given), with the student's line."""
+    where = _student_frame(exc)
+    if isinstance(exc, NotImplementedError):
+        name = where.name if where is not None else function_name or 'a function'
+        return f'{name}() is not implemented yet: fill in its TODO, run the cell, then run the tests again'
+    text = f'{type(exc).__name__}: {exc}'.rstrip(': ')
+    if function_name:
+        text = f'{function_name}() raised {text}'
+    if where is not None:
+        line = (where.line or linecache.getline(where.filename, where.lineno)).strip()
+        cell = f'{where.filename[1:-1]}, ' if where.filename.startswith('<cell ') else ''
+        text += f' ({cell}in {where.name}, line {where.lineno}' + (f': {line})' if line else ')')
+    return text
+
+
+def _student_frame(exc):
+    # the deepest frame of the traceback that is not in the harness, a library or Python itself
+    libraries = {os.path.dirname(os.__file__), os.path.dirname(torch.__file__), os.path.dirname(np.__file__)}
+    harness = {os.path.abspath(path) for path in HARNESS_FILES}
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith('<frozen'):
+            continue
+        path = os.path.abspath(frame.filename) if not frame.filename.startswith('<') else frame.filename
+        if path in harness or 'site-packages' in path or any(path.startswith(lib) for lib in libraries):
+            continue
+        return frame
+    return None
+
+
+def _short(x, limit=6):
+    values = x.detach().flatten().tolist()
+    text = ', '.join(fmt(v) for v in values[:limit])
+    return f'[{text}{", ..." if len(values) > limit else ""}]'
+
+
+# ------------------------------------------------------------------------------------
+# The report
+# ------------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    """What the tests found. Truthy only when every case passed."""
+    cases: list = field(default_factory=list)   # [CaseResult]
+    stopped: Failure = None                     # set if the tests could not run to the end
+
+    def __post_init__(self):
+        counts = {}
+        for case in self.cases:
+            counts[case.section] = counts.get(case.section, 0) + 1
+            case.number = counts[case.section]
+
+    def __bool__(self):
+        return bool(self.cases) and self.stopped is None and all(case.passed for case in self.cases)
+
+    @property
+    def total(self):
+        return len(self.cases)
+
+    @property
+    def cases_passed(self):
+        return sum(case.passed for case in self.cases)
+
+    @property
+    def score(self):
+        """Fraction of cases that passed."""
+        return self.cases_passed / self.total if self.cases else 0.0
+
+    @property
+    def mistakes(self):
+        """The named mistakes, most likely first ([Mistake]): by the number of cases a mistake
+        explains less the number of cases that rule it out (two mistakes can give the same
+        output on one case, but rarely on all); ties in order of appearance."""
+        score, first = {}, {}
+        for case in self.cases:
+            for mistake in case.mistakes:
+                score[mistake.id] = score.get(mistake.id, 0) + 1
+                first.setdefault(mistake.id, mistake)
+        for case in self.cases:
+            for mistake_id in case.ruled_out:
+                if mistake_id in score:
+                    score[mistake_id] -= 1
+        return [first[i] for i in sorted(score, key=lambda i: -score[i])]  # stable sort
+
+    def failures(self, kind=None):
+        """Every Failure of every case (of the given Kind)."""
+        return [failure for case in self.cases for failure in case.failures if kind is None or failure.kind == kind]
+
+    def group_counts(self):
+        """{group: (cases passed, cases)}."""
+        counts = {}
+        for case in self.cases:
+            passed, total = counts.get(case.group, (0, 0))
+            counts[case.group] = (passed + case.passed, total + 1)
+        return counts
+
+    def summary_line(self):
+        if self:
+            return f'All {self.total} cases pass. Well done!'
+        if not self.cases:
+            return 'No cases were run' + (f': {self.stopped.message}' if self.stopped else '.')
+        line = f'{self.cases_passed} of {self.total} cases pass'
+        mistakes = self.mistakes
+        if mistakes:
+            line += '; likely mistakes: ' + '; '.join(mistake.title for mistake in mistakes[:4])
+        elif self.failures(Kind.NOT_IMPLEMENTED):
+            names = sorted({failure.function or 'a function' for failure in self.failures(Kind.NOT_IMPLEMENTED)})
+            line += '; not implemented yet: ' + ', '.join(f'{name}()' for name in names)
+        return line + '.'
+
+    def __repr__(self):
+        return f'Report({self.cases_passed} of {self.total} cases pass)'
+
+    def _lines(self):
+        # (kind, text) with kind in summary, heading, pass, fail, mistake, note
+        yield 'summary', self.summary_line()
+        section = None
+        for case in self.cases:
+            if case.section != section:
+                section = case.section
+                yield 'heading', section
+            label = f'case {case.number}' + (f' ({case.title})' if case.title else '')
+            if case.passed:
+                yield 'pass', label
+            for failure in case.failures:
+                yield 'fail', f'{label}: {failure.message}'
+            for mistake in case.mistakes:
+                yield 'mistake', f'Looks like a known mistake: {mistake.explain()}'
+            for note in case.notes:
+                yield 'note', note
+        if self.stopped is not None:
+            yield 'fail', self.stopped.message
+
+    def to_text(self):
+        marks = {'summary': '', 'heading': '', 'pass': '  ✓ ', 'fail': '  ✗ ', 'mistake': '      → ',
+                 'note': '      · '}
+        lines = []
+        for kind, text in self._lines():
+            if kind == 'heading':
+                lines.append('')
+            lines.append(marks[kind] + text)
+        return '\n'.join(lines)
+
+    def to_markdown(self):
+        marks = {'summary': '**', 'heading': '\n### ', 'pass': '- ✓ ', 'fail': '- ✗ ', 'mistake': '  - → ',
+                 'note': '  - '}
+        return '\n'.join(marks[kind] + text + ('**' if kind == 'summary' else '')
+                         for kind, text in self._lines()) + '\n'
+
+    def to_html(self):
+        styles = {'summary': 'font-weight:bold', 'heading': 'font-weight:bold;margin-top:0.6em',
+                  'pass': 'color:#1a7f37', 'fail': 'color:#cf222e', 'mistake': 'color:#6e5200;margin-left:2.5em',
+                  'note': 'color:#57606a;margin-left:2.5em'}
+        marks = {'summary': '', 'heading': '', 'pass': '✓ ', 'fail': '✗ ', 'mistake': '→ ', 'note': '· '}
+        rows = [f'<div style="{styles[kind]}">{marks[kind]}{html.escape(text)}</div>' for kind, text in self._lines()]
+        return '<div style="font-family:monospace;line-height:1.5">' + ''.join(rows) + '</div>'
+
+
+def collect(tests):
+    """Runs a test generator and returns its Report, without printing anything."""
+    cases, section, case = [], 'tests', None
+    stopped = None
+    to_send = None
+    try:
+        while True:
+            item = tests.send(to_send)
+            to_send = None
+            if item is None:
+                case = None
+            elif isinstance(item, str):
+                section, case = item, None
+            elif isinstance(item, CaseResult):
+                cases.append(item)
+                section, case = item.section, None
+            else:
+                passed, message = item
+                if case is None:
+                    case = CaseResult(section)
+                    cases.append(case)
+                case.checks += 1
+                if not passed:
+                    case.failures.append(Failure(Kind.CHECK, str(message)))
+    except StopIteration:
+        pass
+    except Exception as exc:  # noqa: BLE001 - the tests must never crash the grading cell
+        stopped = Failure(Kind.STOPPED, 'the tests stopped early: ' + describe_exception(exc))
+        cases.append(CaseResult(section, failures=[stopped]))
+    if stopped is None and not cases:
+        stopped = Failure(Kind.STOPPED, 'no checks were run')
+    return Report(cases, stopped)
+
+
+def in_kernel():
+    """True inside a Jupyter kernel, where rich output can be displayed."""
+    ipython = sys.modules.get('IPython')
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, 'kernel', None) is not None
+
+
+def show(report):
+    """Shows a report: coloured in Jupyter, plain text elsewhere."""
+    if in_kernel():
+        from IPython.display import display
+        display({'text/plain': report.to_text(), 'text/html': report.to_html()}, raw=True)
+    else:
+        print(report.to_text())
+
+
+def run_tests(tests):
+    """Runs a test generator and shows its report. Returns nothing, so that a notebook does
+    not echo the report object under it; use collect() to get the Report."""
+    show(collect(tests))
