@@ -52,12 +52,19 @@ class Definitions:
     pieces: list                                    # [Piece], in notebook order
     notes: list                                     # cells that could not be read, and why
     skipped: dict                                   # name: (cell, line) of assignments not run
-    used: set = dataclasses.field(default_factory=set)  # names the pieces read
+    reads: dict = dataclasses.field(default_factory=dict)  # name a piece binds: names that piece reads
 
-    def unrun_names(self):
-        """{name: (cell, line)}: names the run code reads that only a statement grading
-        does not run assigns."""
-        return {name: where for name, where in sorted(self.skipped.items()) if name in self.used}
+    def unrun_names(self, root='PPO'):
+        """{name: (cell, line)}: names that the code of `root` reads (directly or through
+        the functions, classes and aliases it reads) and that only statements grading does
+        not run assign."""
+        seen, todo = set(), [root]
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(self.reads.get(name, ()))
+        return {name: where for name, where in sorted(self.skipped.items()) if name in seen}
 
 
 def read_notebook(data):
@@ -144,8 +151,9 @@ def _select(node, source, cell, offset, flags, result, defined):
         code += ast.get_source_segment(source, node)
         line = (decorators[0].lineno if decorators else node.lineno) + offset
         result.pieces.append(Piece(cell, line, code, flags, optional))
-        result.used.update(name.id for name in ast.walk(node)
-                           if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load))
+        reads = {name.id for name in ast.walk(node) if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load)}
+        for bound in _binds(node) | _attribute_bases(node):
+            result.reads.setdefault(bound, set()).update(reads)
         defined.update(_binds(node))
         return
     if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -168,6 +176,20 @@ def _binds(node):
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     return {name.id for target in targets if not isinstance(target, (ast.Attribute, ast.Subscript))
             for name in ast.walk(target) if isinstance(name, ast.Name)}
+
+
+def _attribute_bases(node):
+    """`PPO` for `PPO.compute_advantages = gae`: what the statement changes."""
+    if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return set()
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    bases = set()
+    for target in targets:
+        while isinstance(target, (ast.Attribute, ast.Subscript)):
+            target = target.value
+        if isinstance(target, ast.Name):
+            bases.add(target.id)
+    return bases - _binds(node)
 
 
 def _reads(node):

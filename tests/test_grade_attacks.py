@@ -1,0 +1,451 @@
+"""Submissions that try to fool the grader or harm the batch, written the way a student
+who has read rl_tests.py, rl_harness.py and grade.py would write them.
+
+Each cheat scores no more than the same code without it (an empty solution with a cheat
+scores 0); each batch attack leaves a complete gradebook, the honest rows unchanged,
+and no process or file behind. The folder is graded once for the module, with
+bubblewrap required (these attacks must never run unsandboxed: one of them kills every
+process it can see)."""
+
+import csv
+import glob
+import os
+import socket
+import tempfile
+import time
+
+import nbformat
+import pytest
+
+import grade
+from test_grade import TIMEOUT, completed, ppo_cell, with_ppo_patch, GAE_LINE, SUBMISSIONS
+
+SEED = 7
+MARKER = 'grade-attack-survivor'
+SECRET = 'do-not-leak-4711'
+EMPTY = SUBMISSIONS['erin_not_started']
+WRONG = SUBMISSIONS['bob_no_lambda']
+
+
+def student_ppo_cell(notebook):
+    return next(cell for cell in notebook.cells if cell.cell_type == 'code' and 'class PPO' in cell.source)
+
+
+def with_class_body(text, base=EMPTY, extra_cell=None, at_end=False):
+    """A notebook whose PPO class body starts (or ends) with `text` (indented by 4)."""
+    notebook = nbformat.reads(base, as_version=4)
+    cell = student_ppo_cell(notebook)
+    body = ''.join('    ' + line + '\n' for line in text.strip('\n').splitlines())
+    if at_end:  # after the methods, so that it replaces them
+        assert cell.source.rstrip().splitlines()[-1].startswith('    '), 'the PPO cell must end inside the class'
+        cell.source = cell.source.rstrip() + '\n\n' + body
+    else:
+        cell.source = cell.source.replace('class PPO(nn.Module):\n', 'class PPO(nn.Module):\n' + body, 1)
+    if extra_cell:
+        notebook.cells.append(nbformat.v4.new_code_cell(extra_cell))
+    return nbformat.writes(notebook)
+
+
+def with_methods(text, base=EMPTY):
+    """The notebook with the PPO class's compute_advantages / compute_loss replaced by
+    methods defined after the class (`text` defines functions cheat_advantages / cheat_loss)."""
+    notebook = nbformat.reads(base, as_version=4)
+    cell = student_ppo_cell(notebook)
+    cell.source += ('\n\n' + text.strip('\n') + '\n\nPPO.compute_advantages = cheat_advantages\n'
+                    'PPO.compute_loss = cheat_loss\n')
+    return nbformat.writes(notebook)
+
+
+PATCH_HARNESS = '''
+import rl_tests, rl_harness
+rl_tests.judge = lambda case, observed, expected, mistakes=None: rl_harness.CaseResult(section='x', checks=1)
+rl_tests.test_ppo = lambda PPO, groups=None: iter(())
+rl_harness.Report.score = property(lambda self: 1.0)
+rl_harness.Report.cases_passed = property(lambda self: len(self.cases))
+rl_harness.Report.__bool__ = lambda self: True
+'''
+
+PATCH_TORCH = '''
+import builtins, numpy, torch
+torch.allclose = lambda *args, **kwargs: True
+torch.isclose = lambda a, b, *args, **kwargs: torch.ones_like(a, dtype=torch.bool)
+torch.equal = lambda *args: True
+numpy.allclose = lambda *args, **kwargs: True
+numpy.isclose = lambda a, b, *args, **kwargs: numpy.ones(numpy.shape(a), dtype=bool)
+builtins.abs = lambda x: 0 * x
+'''
+
+# compute_* return the values rl_expected.py stores for the case being observed, found in
+# the caller's frames (observe(PPO, case) has `case` as a local)
+STORED_VALUES = '''
+import inspect
+import torch
+
+def _stored(names):
+    import rl_expected
+    for info in inspect.stack():
+        case = info.frame.f_locals.get('case')
+        if hasattr(case, 'id') and case.id in rl_expected.EXPECTED:
+            values = rl_expected.EXPECTED[case.id]
+            loss_inputs = getattr(rl_expected, 'COURSE_LOSS_INPUTS', {})
+            return tuple(torch.tensor(values.get(name, loss_inputs.get(case.id, {}).get(name, [0.0])),
+                                      requires_grad=name.endswith('loss')) for name in names)
+    raise RuntimeError('no case found')
+
+def cheat_advantages(self, states, rewards, next_states, terminations, truncations=None):
+    return _stored(('advantages', 'critic_targets'))
+
+def cheat_loss(self, states, actions, advantages, critic_targets, log_probs_old):
+    actor, critic = _stored(('actor_loss', 'critic_loss'))
+    return actor.reshape(()), critic.reshape(())
+'''
+
+# anything in the callers' frames that looks like an expected value
+STACK_EXPECTED = '''
+import sys
+import torch
+
+def _look(*names):
+    frame = sys._getframe(1)
+    while frame is not None:
+        for key, value in frame.f_locals.items():
+            if 'expect' in key.lower() or key in ('want', 'stored', 'reference'):
+                found = getattr(value, 'values', lambda: value)()
+                if isinstance(found, dict) and all(name in found for name in names):
+                    return tuple(torch.as_tensor(found[name]).float() for name in names)
+        frame = frame.f_back
+    raise RuntimeError('nothing found')
+
+def cheat_advantages(self, states, rewards, next_states, terminations, truncations=None):
+    return _look('advantages', 'critic_targets')
+
+def cheat_loss(self, states, actions, advantages, critic_targets, log_probs_old):
+    return _look('actor_loss', 'critic_loss')
+'''
+
+# the reference is next to grade.py: look beside rl_tests, in the usual places, and in the
+# working folders and command lines of every ancestor process
+IMPORT_REFERENCE = '''
+import os, sys
+import rl_tests
+_places = {os.path.dirname(rl_tests.__file__), '/work/main', os.getcwd(), '..', '../..', '/kit'}
+_pid = os.getpid()
+while _pid > 1:
+    try:
+        _places.add(os.readlink(f'/proc/{_pid}/cwd'))
+        _places.update(os.path.dirname(os.path.abspath(part)) for part in
+                       open(f'/proc/{_pid}/cmdline', 'rb').read().decode().split('\\0') if part.endswith('.py'))
+        _pid = int(open(f'/proc/{_pid}/stat').read().rsplit(')', 1)[1].split()[1])
+    except (OSError, ValueError):
+        break
+for _place in _places:
+    _path = os.path.join(_place, 'ppo_reference.py')
+    if os.path.exists(_path):
+        sys.path.insert(0, _place)
+        from ppo_reference import PPO as _Reference
+        compute_advantages = _Reference.compute_advantages
+        compute_loss = _Reference.compute_loss
+        break
+'''
+
+# the old grader trusted a result file; write a perfect one to every pipe, then leave
+FORGED_RESULT = '''
+import json, os
+def _forge():
+    import rl_expected
+    observations = []
+    for case_id, values in rl_expected.EXPECTED.items():
+        outputs = [{'name': name, 'type': 'Tensor', 'shape': [len(v)] if isinstance(v, list) else [],
+                    'dtype': 'torch.float32', 'requires_grad': name.endswith('loss'), 'values': v if isinstance(v, list) else [v]}
+                   for name, v in values.items()]
+        observations.append({'case_id': case_id, 'failure': None, 'outputs': outputs, 'gradients': {},
+                             'gradient_errors': {}, 'inputs_changed': False})
+    message = json.dumps({'status': 'ok', 'notes': [], 'observations': observations, 'passed': 17, 'failed': 0,
+                          'score': 100.0, 'mistakes': [], 'feedback': 'All cases pass'}).encode()
+    for fd in range(3, 64):
+        try:
+            if 'pipe' in os.readlink(f'/proc/self/fd/{fd}') or 'socket' in os.readlink(f'/proc/self/fd/{fd}'):
+                os.write(fd, message)
+        except OSError:
+            pass
+    os._exit(0)
+_forge()
+'''
+
+OBSERVE_PATCH = '''
+import rl_tests
+_original = rl_tests.observe
+def _observe(PPO, case):
+    import rl_expected
+    observation = _original(PPO, case)
+    stored = rl_expected.EXPECTED.get(case.id, {})
+    outputs = tuple(rl_tests.Output(name, 'Tensor', (len(stored[name]),) if isinstance(stored[name], list) else (),
+                                    'torch.float32', name.endswith('loss'),
+                                    tuple(stored[name]) if isinstance(stored[name], list) else (stored[name],))
+                    for name in stored)
+    return rl_tests.Observation(case.id, None, outputs, {}, {}, False)
+rl_tests.observe = _observe
+'''
+
+GARBAGE_RESULT = '''
+import os
+for fd in range(3, 64):
+    try:
+        os.write(fd, b'\\xff\\xfe{"status": "ok", "observations": [[[[' + b'9' * 1000)
+    except OSError:
+        pass
+os._exit(0)
+'''
+
+HUGE_RESULT = '''
+import os
+for fd in range(3, 64):
+    try:
+        for _ in range(20):
+            os.write(fd, b' ' * 2**20)
+    except OSError:
+        pass
+'''
+
+KILL_EVERYTHING = '''
+import os, signal
+for target in (os.getppid(), 1, -1, 0):
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        try:
+            os.kill(target, sig)
+        except OSError:
+            pass
+'''
+
+SURVIVOR = f'''
+import os, subprocess, time
+script = ('sleep 4; for f in /tmp/*/gradebook.csv /tmp/*/*/gradebook.csv /tmp/*/*/*/gradebook.csv '
+          '/tmp/*/*/*/*/gradebook.csv; do echo hacked > "$f"; done; echo hacked > /tmp/{MARKER}')
+subprocess.Popen(['setsid', 'sh', '-c', script + ' # {MARKER}'], start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(4)
+        open('/tmp/{MARKER}-python', 'w').write('hacked')
+        os._exit(0)
+    os._exit(0)
+'''
+
+FORK_BOMB = '''
+import os, time
+children = 0
+for _ in range(5000):
+    try:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        children += 1
+    except OSError:
+        break
+'''
+
+FILL_DISKS = '''
+for folder in ('/tmp', '/dev/shm', '.'):
+    try:
+        with open(folder + '/fill', 'wb') as file:
+            for _ in range(2048):
+                file.write(b'x' * 2**20)
+    except OSError:
+        pass
+'''
+
+SURROGATES = '''
+raise ValueError('\\udcff\\ud800 lone surrogates ' + chr(0xdfff))
+'''
+
+CSV_INJECTION = '''
+raise ValueError('x"\\n,alice_correct,ok,17,0,100.0,,yes,\\r\\n=cmd|"/c calc"!A1')
+'''
+
+POISON_KIT = '''
+import os, glob, rl_tests
+for path in [rl_tests.__file__, '/kit/rl_harness.py'] + glob.glob('/kit/*'):
+    try:
+        with open(path, 'a') as file:
+            file.write('\\nraise SystemExit("poisoned")\\n')
+    except OSError:
+        pass
+'''
+
+
+def probe_view(port):
+    """Class-body code that raises an exception summarising what the sandbox lets it see."""
+    return f'''
+def _found():
+    import os, socket, sys
+    seen = {{'ipynb': 0, 'reference': 0, 'pytest': 0, 'gradebook': 0}}
+    for root, dirs, files in os.walk('/'):
+        if root.startswith(('/proc', '/sys', '/usr', '/dev', sys.prefix, sys.base_prefix)):
+            dirs[:] = []
+            continue
+        seen['pytest'] += 'pytest-of' in root or 'attacks' in root
+        for name in files:
+            seen['ipynb'] += name.lower().endswith('.ipynb')
+            seen['reference'] += name in ('ppo_reference.py', 'ppo_mistakes.py')
+            seen['gradebook'] += name == 'gradebook.csv'
+    network = 0
+    for address in (('127.0.0.1', {port}), ('1.1.1.1', 53)):
+        try:
+            socket.create_connection(address, timeout=1).close()
+            network += 1
+        except OSError:
+            pass
+    status = open('/proc/self/status').read()
+    capabilities = [line.split()[1] for line in status.splitlines() if line.startswith('CapEff')][0]
+    try:
+        open('/kit/rl_tests.py', 'a').close()
+        kit_writable = 1
+    except OSError:
+        kit_writable = 0
+    others = [pid for pid in os.listdir('/proc') if pid.isdigit() and int(pid) != os.getpid()]
+    report = dict(seen, network=network, caps=int(capabilities, 16), root=int(os.getuid() == 0),
+                  secret=int('{SECRET}' in str(os.environ)), kit_writable=kit_writable, parent=os.getppid(),
+                  processes=len(others))
+    return 'VIEW ' + ' '.join(f'{{key}}={{value}}' for key, value in sorted(report.items())) + ' END'
+raise RuntimeError(_found())
+'''
+
+
+CHEATS_ON_EMPTY = {
+    'cheat_patch_harness': with_class_body(PATCH_HARNESS),
+    'cheat_patch_torch': with_class_body(PATCH_TORCH),
+    'cheat_stored_values': with_methods(STORED_VALUES),
+    'cheat_stack_expected': with_methods(STACK_EXPECTED),
+    'cheat_import_reference': with_class_body(IMPORT_REFERENCE, at_end=True),
+    'cheat_forged_result': with_class_body('pass', extra_cell=FORGED_RESULT.replace('_forge()\n', '') +
+                                           '\nclass Forger:\n    _forge()\n'),
+    'cheat_observe_patch': with_class_body('pass', extra_cell=OBSERVE_PATCH),
+}
+CHEATS_ON_WRONG = {
+    'wrong_patch_harness': with_class_body(PATCH_HARNESS, base=WRONG),
+    'wrong_patch_torch': with_class_body(PATCH_TORCH, base=WRONG),
+}
+BATCH_ATTACKS = {
+    'attack_garbage_result': with_class_body(GARBAGE_RESULT),
+    'attack_huge_result': with_class_body(HUGE_RESULT),
+    'attack_kill_everything': with_class_body(KILL_EVERYTHING, base=SUBMISSIONS['alice_correct']),
+    'attack_survivor': with_class_body(SURVIVOR),
+    'attack_fork_bomb': with_class_body(FORK_BOMB),
+    'attack_fill_disks': with_class_body(FILL_DISKS),
+    'attack_surrogates': with_class_body(SURROGATES),
+    'attack_csv_injection': with_class_body(CSV_INJECTION),
+    'aaa_attack_poison_kit': with_class_body(POISON_KIT),
+}
+CONTROLS = ['alice_correct', 'bob_no_lambda', 'erin_not_started', 'heidi_os_exit']
+
+
+def sandbox_processes():
+    """Live processes running as a sandbox uid (grade.Slots gives templates uids from 200000)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/status') as file:
+                status = dict(line.split(':', 1) for line in file if ':' in line)
+            with open(f'/proc/{pid}/cmdline', 'rb') as file:
+                command = file.read().replace(b'\0', b' ').decode('utf-8', 'replace')
+        except OSError:
+            continue
+        uid = int(status['Uid'].split()[0])
+        if status['State'].split()[0] != 'Z' and (uid >= 200_000 or MARKER in command):
+            found.append((pid, uid, command))
+    return found
+
+
+@pytest.fixture(scope='module')
+def attacked(tmp_path_factory):
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    folder = tmp_path_factory.mktemp('attacks')
+    submissions = {**CHEATS_ON_EMPTY, **CHEATS_ON_WRONG, **BATCH_ATTACKS,
+                   'attack_probe_view': with_class_body(probe_view(port)),
+                   **{name: SUBMISSIONS[name] for name in CONTROLS}}
+    for name, text in submissions.items():
+        (folder / f'{name}.ipynb').write_text(text, encoding='utf-8')
+    out = tmp_path_factory.mktemp('attacks-out')
+    runs_before = set(glob.glob(os.path.join(tempfile.gettempdir(), 'grade-run-*')))
+    os.environ['GRADER_TEST_SECRET'] = SECRET
+    try:
+        rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, jobs=2, seed=SEED, isolation='bwrap')
+    finally:
+        del os.environ['GRADER_TEST_SECRET']
+        listener.close()
+    finished = time.monotonic()
+    controls = tmp_path_factory.mktemp('controls')
+    for name in CONTROLS:
+        (controls / f'{name}.ipynb').write_text(SUBMISSIONS[name], encoding='utf-8')
+    clean = grade.grade_folder(str(controls), str(tmp_path_factory.mktemp('controls-out')), timeout=TIMEOUT,
+                               jobs=2, seed=SEED, isolation='bwrap')
+    time.sleep(max(0.0, finished + 6 - time.monotonic()))  # a survivor would have acted by now
+    return dict(folder=folder, out=out, rows={row['submission']: row for row in rows}, submissions=submissions,
+                clean={row['submission']: row for row in clean}, runs_before=runs_before)
+
+
+@pytest.mark.parametrize('name', sorted(CHEATS_ON_EMPTY))
+def test_a_cheat_on_an_empty_solution_scores_nothing(attacked, name):
+    row = attacked['rows'][name]
+    assert row['score'] == 0.0 and row['passed'] == 0, row
+
+
+@pytest.mark.parametrize('name', sorted(CHEATS_ON_WRONG))
+def test_a_cheat_adds_nothing_to_a_wrong_solution(attacked, name):
+    assert attacked['rows'][name]['score'] <= attacked['clean']['bob_no_lambda']['score'], attacked['rows'][name]
+
+
+def test_the_sandbox_hides_everything_but_the_kit(attacked):
+    detail = attacked['rows']['attack_probe_view']['detail']
+    assert 'VIEW ' in detail and ' END' in detail, detail
+    view = dict(item.split('=') for item in detail.split('VIEW ')[1].split(' END')[0].split())
+    assert view == {'ipynb': '0', 'reference': '0', 'pytest': '0', 'gradebook': '0', 'network': '0', 'caps': '0',
+                    'root': '0', 'secret': '0', 'kit_writable': '0', 'parent': '0', 'processes': '0'}, view
+
+
+def test_batch_attacks_leave_a_complete_gradebook(attacked):
+    with open(attacked['out'] / 'gradebook.csv', newline='', encoding='utf-8') as file:
+        table = list(csv.DictReader(file))
+    assert [row['submission'] for row in table] == sorted(attacked['submissions'])
+    assert all(row['isolated'] == 'yes' for row in table)
+    assert 'hacked' not in (attacked['out'] / 'gradebook.csv').read_text()
+    assert len(list((attacked['out'] / 'feedback').iterdir())) == len(attacked['submissions'])
+
+
+def test_the_honest_rows_are_unchanged(attacked):
+    for name in CONTROLS:
+        assert attacked['rows'][name] == attacked['clean'][name], name
+
+
+@pytest.mark.parametrize('name,status', [
+    ('attack_garbage_result', 'error'),
+    ('attack_huge_result', 'error'),
+    ('attack_surrogates', 'error'),
+    ('attack_csv_injection', 'error'),
+])
+def test_what_a_batch_attack_gets(attacked, name, status):
+    row = attacked['rows'][name]
+    assert row['status'] == status and row['score'] == 0.0, row
+    assert len(row['detail']) <= grade.DETAIL_LIMIT and '\n' not in row['detail']
+
+
+def test_a_killer_only_kills_its_own_sandbox(attacked):
+    assert attacked['rows']['attack_kill_everything']['score'] <= 100.0
+    assert attacked['rows']['alice_correct']['score'] == 100.0
+
+
+def test_nothing_survives_the_run(attacked):
+    assert sandbox_processes() == []
+    assert not glob.glob(f'/tmp/{MARKER}*')
+    assert set(glob.glob(os.path.join(tempfile.gettempdir(), 'grade-run-*'))) <= attacked['runs_before']
+    assert sorted(os.listdir(attacked['folder'])) == sorted(f'{name}.ipynb' for name in attacked['submissions'])
+
+
+def test_lone_surrogates_are_written_safely(attacked):
+    text = (attacked['out'] / 'gradebook.csv').read_text(encoding='utf-8')
+    assert '\\udcff' in text
+    feedback = (attacked['out'] / 'feedback' / 'attack_surrogates.md').read_text(encoding='utf-8')
+    assert 'lone surrogates' in feedback
