@@ -706,6 +706,10 @@ def judge(case, observed, expected, mistakes=None):
     expected = _values(expected)
     mistakes = {mistake: _values(outputs) for mistake, outputs in (mistakes or {}).items()}
     result = CaseResult(section=GROUPS[case.group], group=case.group, title=case.title)
+    if observed.case_id != case.id:
+        result.failures.append(Failure(Kind.WRONG_TYPE, f'no answer for this case (got one for {observed.case_id!r})',
+                                       case.function))
+        return result
     if observed.failure is not None:
         result.failures.append(observed.failure)
         return result
