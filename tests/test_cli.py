@@ -42,6 +42,7 @@ def test_a_run_that_lands_exits_0_and_records_both_criteria(tmp_path, monkeypatc
     @dataclasses.dataclass
     class EasyConfig(Config):
         solve_threshold: float = -1e9
+        check_from: float = -1e9
         solve_window: int = 1
         check_margin: float = 0.0
         check_episodes: int = 2

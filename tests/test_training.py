@@ -15,9 +15,9 @@ import ppo_reference
 import rl_gui
 from ppo_reference import CHECK_FIRST_SEED, Config, LandingCheck, TrainResult, TrainStats, UpdateStats, train
 
-# A tiny stand-in for "solved": after the first finished episode the training mean counts
-# as solved, so that the greedy checks start within a few thousand steps.
-EASY = dict(solve_threshold=-1e9, solve_window=1, check_episodes=3, check_interval=2048, num_envs=4, num_steps=64)
+# A tiny stand-in for the real thresholds: after the first finished episode the training
+# mean counts as solved and the greedy checks start, within a few thousand steps.
+EASY = dict(solve_threshold=-1e9, check_from=-1e9, solve_window=1, check_episodes=3, check_interval=2048, num_envs=4, num_steps=64)
 
 
 def test_the_schedules_never_reach_zero_within_the_budget():
@@ -41,7 +41,7 @@ def test_a_run_that_never_lands_trains_to_its_budget_with_a_learning_rate_above_
     assert [stats.env_steps for stats in seen] == list(range(256, config.total_steps + 1, 256))
 
 
-def test_checks_start_once_solved_repeat_every_interval_on_fresh_seeds():
+def test_checks_start_at_the_gate_and_repeat_every_interval_on_fresh_seeds():
     config = Config(**EASY, check_margin=1e12, total_steps=40 * 256)
     result = train(config)
     assert result.solved and result.checks
@@ -88,9 +88,10 @@ def failed_check(steps, mean):
     (dict(interrupted=True, env_steps=50_000), 'training was interrupted after 50,000 steps'),
     (dict(env_steps=20_480), 'training had only 20,480 steps'),
     (dict(solved_at=250_000, checks=[failed_check(250_000, 150.0), failed_check(260_000, 180.0)]),
-     'the greedy one never passed a check (best 180.0): it hovers'),
+     '200 at 250,000 steps), but the greedy policy never passed a check (best 180.0): it hovers'),
     (dict(episode_returns=[-150.0] * 300), 'never rose above 0 (best mean of 100 episodes: -150.0)'),
-    (dict(episode_returns=[100.0] * 300), 'the training return rose (best mean 100.0) but not to 200'),
+    (dict(episode_returns=[30.0] * 300), 'the training return rose (best mean 30.0) but not to 50, where the checks'),
+    (dict(checks=[failed_check(300_000, 20.0)]), 'the greedy policy never passed a check (best 20.0)'),
     (dict(solved_at=250_000, landed_at=260_000, checks=[failed_check(260_000, 230.0)]),
      'a 20-episode check passed at 260,000 steps, but the policy is borderline'),
 ])
