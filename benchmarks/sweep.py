@@ -1,7 +1,10 @@
 """A hyperparameter sweep of the reference trainer: every setting of a grid on every seed,
 two runs at a time (this machine has 2 cores), one JSON line per run.
 
-    python benchmarks/sweep.py grid.json --seeds 0-4 --out benchmarks/results/sweep.jsonl
+    python benchmarks/sweep.py grid.json --seeds 0-4 --out benchmarks/results/sweep_landing.jsonl
+    python benchmarks/sweep.py grid.json --seeds 2-3 --trace --out ...   # and the greedy policy along each run
+
+Tune on seeds 0-19 only: seeds 100-119 are held out for benchmarks/time_to_solve.py.
 
 grid.json maps a name to Config overrides, e.g.
     {"lr2e-3": {"learning_rate": 2e-3}, "ent0": {"entropy_coef": 0.0}}
@@ -12,6 +15,8 @@ all, seconds spent in checks, every check's mean, the last 100 training episodes
 the final evaluation (mean, std), and the 1-minute load average before and after. Env
 steps, checks and evaluations are deterministic per seed; seconds are not comparable
 across lines, since two runs share the machine (and other work may run on it too).
+With --trace, a line also has the greedy policy along the run (see Trace), which
+benchmarks/stopping_rules.py replays under other stopping rules.
 """
 
 import argparse
