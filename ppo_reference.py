@@ -258,6 +258,15 @@ class Config:
     check_margin: float = 20.0     # solve_threshold + check_margin
     torch_threads: int = 1         # small networks: one thread is fastest and makes runs repeatable
 
+    def __post_init__(self):
+        # the values a schedule or the stopping rule cannot work with, named with the fix
+        if not 0 < self.anneal_floor <= 1:
+            raise ValueError(f'Config: anneal_floor must be in (0, 1], the fraction of the learning rate and clip '
+                             f'range kept at the end, got {self.anneal_floor} (0 would stop learning: use e.g. 0.1)')
+        for name in ('total_steps', 'anneal_steps', 'check_interval', 'check_episodes'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'Config: {name} must be a positive whole number, got {getattr(self, name)}')
+
     @property
     def batch_size(self):
         return self.num_envs * self.num_steps

@@ -29,6 +29,25 @@ def test_the_schedules_never_reach_zero_within_the_budget():
     assert config.schedule(config.anneal_steps) == pytest.approx(config.anneal_floor)
 
 
+@pytest.mark.parametrize('changes,message', [
+    (dict(anneal_floor=0.0), 'anneal_floor must be in (0, 1]'),
+    (dict(anneal_floor=1.5), 'anneal_floor must be in (0, 1]'),
+    (dict(check_episodes=0), 'check_episodes must be a positive whole number, got 0'),
+    (dict(anneal_steps=-5), 'anneal_steps must be a positive whole number, got -5'),
+])
+def test_a_config_that_would_strand_a_run_is_refused(changes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Config(**changes)
+
+
+def test_the_monitor_follows_a_real_run():
+    out = io.StringIO()
+    monitor = rl_gui.TrainingMonitor(file=out, log_interval=0)
+    train(Config(**EASY, check_margin=0.0, total_steps=100_000), callback=monitor)
+    monitor.close()
+    assert out.getvalue().splitlines()[-1].endswith('| landed!')
+
+
 def test_a_run_that_never_lands_trains_to_its_budget_with_a_learning_rate_above_zero():
     seen = []
     config = Config(**EASY, check_margin=1e12, total_steps=6 * 256, anneal_steps=512)
