@@ -214,7 +214,9 @@ def student_notebook(completed):
     notebook = copy.deepcopy(completed)
     for cell in notebook.cells:
         role = cell.metadata.get('nbgrader')
-        if role is not None:  # LockCells, with nbgrader's defaults
+        if role is not None:
+            role['cell_type'] = cell.cell_type  # ComputeChecksums records it (and a checksum, left out here)
+            # LockCells, with nbgrader's defaults
             if role['solution']:
                 cell.metadata['deletable'] = False
             elif role['grade'] or role['locked']:
