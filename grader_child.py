@@ -106,6 +106,7 @@ def enter_namespaces(*keep_out):
         _, status = os.waitpid(pid, 0)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the template killed the intermediate: die too
+    os.setsid()  # and a process group of its own, inside the new namespace
 
 
 def private_filesystems():
@@ -225,6 +226,8 @@ def _read_all(fd, limit):
 def child(job_fd, result_fd, request, isolated):
     """The forked child: sandbox itself, run the job, write the result, exit."""
     try:
+        # its own session and process group: kill(0, ...) must not reach the template
+        os.setsid()
         if isolated:
             enter_namespaces(job_fd, result_fd)
             private_filesystems()

@@ -83,14 +83,16 @@ def _python_paths():
     return sorted(paths)
 
 
-def bwrap_command(kit, command):
-    """The bubblewrap command line that runs `command` (a list) in the template's sandbox."""
+def bwrap_command(kit, command, user_namespace=None):
+    """The bubblewrap command line that runs `command` (a list) in the template's sandbox.
+    user_namespace (default: when not run as root): the template gets capabilities only
+    inside a user namespace, enough to set up its children's namespaces."""
     bwrap = shutil.which('bwrap')
     if bwrap is None:
         raise SandboxError('bubblewrap (bwrap) is not installed')
     arguments = [bwrap, '--die-with-parent', '--new-session', '--unshare-pid', '--unshare-net', '--unshare-ipc',
                  '--unshare-uts', '--unshare-cgroup-try']
-    if os.geteuid() != 0:  # unprivileged: a user namespace, in which the template may set up its children's
+    if os.geteuid() != 0 if user_namespace is None else user_namespace:
         arguments += ['--unshare-user', '--uid', '0', '--gid', '0', '--cap-add', 'ALL']
     created = {'/'}
 
@@ -126,8 +128,9 @@ def bwrap_command(kit, command):
 class Template:
     """One pre-imported template process; run() grades one submission's job in a fresh child."""
 
-    def __init__(self, kit, isolated, uid=None, log_path=None):
+    def __init__(self, kit, isolated, uid=None, log_path=None, user_namespace=None):
         self.kit, self.isolated, self.uid = kit, isolated, uid
+        self.user_namespace = user_namespace
         self.log_path = log_path
         self.process = self.control = None
         self._started = False
@@ -141,7 +144,7 @@ class Template:
         try:
             if self.isolated:
                 command = bwrap_command(self.kit, [sys.executable, '-I', '-B', f'{SANDBOX_KIT}/{CHILD_SCRIPT}',
-                                                   str(fd), '--isolated'])
+                                                   str(fd), '--isolated'], self.user_namespace)
                 cwd = None
             else:
                 command = [sys.executable, '-I', '-B', os.path.join(self.kit, CHILD_SCRIPT), str(fd)]
