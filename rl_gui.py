@@ -261,10 +261,10 @@ class TrainingMonitor:
             parts.append(f'greedy {stats.checks[-1].mean:.1f}')
         parts.append(f'{stats.steps_per_second:,.0f} steps/s')
         parts.append(_duration(stats.elapsed))
+        if stats.solved_at is not None:
+            parts.append('solved')  # the training mean reached the threshold
         if stats.landed_at is not None:
-            parts.append('landed!')
-        elif stats.solved_at is not None:
-            parts.append('solved, checking the greedy policy')
+            parts.append('landed!')  # a check of the greedy policy passed: training stops
         return parts
 
     def summary(self, stats):
