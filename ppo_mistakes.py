@@ -6,6 +6,8 @@ on the fixed cases (rl_expected.py), grade.py runs them live on fresh cases, and
 tests/test_mutants.py checks that every one of them fails and is named.
 """
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 
@@ -26,8 +28,12 @@ assert sorted(MISTAKE_IDS) == sorted(rl_tests.MISTAKES), 'ppo_mistakes and rl_te
 
 
 def applicable(case):
-    """The ids of the mistakes that concern a case's function."""
-    return GAE_MISTAKES if case.function == 'compute_advantages' else LOSS_MISTAKES
+    """The ids of the mistakes that concern a case's function and, for a case with
+    case.pairs, every two of them at once ('a+b'): code with two bugs in the same place."""
+    singles = GAE_MISTAKES if case.function == 'compute_advantages' else LOSS_MISTAKES
+    if not case.pairs:
+        return singles
+    return singles + tuple(f'{a}+{b}' for a, b in itertools.combinations(singles, 2))
 
 
 def wrong_advantages(ac, states, rewards, next_states, terminations, truncations, mistakes):
@@ -160,7 +166,8 @@ def wrong_losses(ac, states, actions, advantages, critic_targets, log_probs_old,
 
 
 def mutant(*mistakes):
-    """A PPO class that makes the given mistakes (ids of rl_tests.MISTAKES)."""
+    """A PPO class that makes the given mistakes (ids of rl_tests.MISTAKES, or 'a+b' for two)."""
+    mistakes = [part for mistake in mistakes for part in mistake.split('+')]
     unknown = set(mistakes) - set(MISTAKE_IDS)
     if unknown:
         raise ValueError(f'mutant: unknown mistakes {sorted(unknown)}; known: {list(MISTAKE_IDS)}')

@@ -64,6 +64,9 @@ def test_an_advantages_mistake_never_fails_a_loss_case(mistake):
     ('no_lambda', 'ignores_truncations'), ('not_reversed', 'target_without_value'),
     ('across_envs', 'bootstraps_terminal'), ('max_not_min', 'critic_half'),
     ('normalized_advantages', 'critic_clipped'), ('ratio_without_exp', 'critic_huber'),
+    # two bugs that show in the same cases: matched as a pair
+    ('skips_last_step', 'truncation_bootstraps_current'), ('no_lambda', 'carries_over_terminations'),
+    ('ratio_without_exp', 'only_clipped'),
 ])
 def test_several_mistakes_are_each_named(mistakes):
     report = grade(ppo_mistakes.mutant(*mistakes))
@@ -412,7 +415,7 @@ class HomeworkTruncation(PPO):
 
 
 class HomeworkSkipsLastStep(HomeworkTruncation):
-    # the same homework with range(T - 2, -1, -1): the loop never visits the last step of a segment
+    # the same homework with range(T - 2, -1, -1) too: the loop never visits the last step of a segment
     first_step = 2
 
 
@@ -429,7 +432,7 @@ class HomeworkRatioWithoutExp(PPO):
     (SpinningUpStyle, {'target_returns'}),
     (TextbookTDHuber, {'target_td', 'critic_huber'}),
     (HomeworkTruncation, {'truncation_bootstraps_current'}),
-    (HomeworkSkipsLastStep, {'skips_last_step'}),
+    (HomeworkSkipsLastStep, {'skips_last_step', 'truncation_bootstraps_current'}),
     (HomeworkRatioWithoutExp, {'ratio_without_exp'}),
     (StudentOneLongLoop, {'across_envs'}),
     (StudentMax, {'max_not_min'}),
