@@ -76,6 +76,10 @@ def load_hidden_cases(path, rng):
         if not isinstance(case, rl_tests.Case):
             raise ValueError(f'hidden_cases(rng) in {path} returned a {type(case).__name__}; expected rl_tests.Case '
                              'objects (made with rl_tests.advantages_case or rl_tests.loss_case)')
+        try:  # what the sandboxed child will do with it
+            rl_tests.Case.from_data(json.loads(json.dumps(case.to_data())))
+        except ValueError as exc:
+            raise ValueError(f'hidden case {case.id!r} of {path} cannot be sent to a submission: {exc}') from None
     return cases
 
 
@@ -109,6 +113,9 @@ class Judge:
         for case in self.cases:
             if case.id not in self.expected:
                 self.expected[case.id] = rl_tests.observe(ppo_reference.PPO, case)
+                if self.expected[case.id].failure is not None:
+                    raise ValueError(f'the reference solution fails on case {case.id!r}: '
+                                     f'{self.expected[case.id].failure.message}')
         # the children receive exactly this: the inputs, never an expected value
         self.cases_json = json.dumps([case.to_data() for case in self.cases])
 

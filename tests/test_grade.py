@@ -318,6 +318,46 @@ def test_hidden_cases_add_cases(tmp_path):
     assert 'SECRET-MARKER' not in bob and 'hidden_cases' not in bob and str(hidden) not in bob
 
 
+GARBAGE_OBSERVATIONS = [None, 5, 'x', [], {}, {'case_id': 3}, {'case_id': 'gae_course_1'},
+                        {'case_id': 'gae_course_2', 'failure': None, 'outputs': [{'name': 'advantages', 'type': 'Tensor',
+                                                                                 'shape': [10**9], 'values': [1.0]}],
+                         'gradients': {}, 'gradient_errors': {}, 'inputs_changed': False},
+                        {'case_id': 'gae_course_3', 'failure': {'kind': 'NOPE', 'message': 'x', 'function': None},
+                         'outputs': [], 'gradients': {}, 'gradient_errors': {}, 'inputs_changed': False},
+                        {'case_id': 'loss_course_1', 'failure': None, 'outputs': [{'name': 'actor_loss', 'type': 'Tensor',
+                                                                                  'shape': [], 'values': [10**400]}],
+                         'gradients': {'actor_loss': [float('nan')] * 10**4}, 'gradient_errors': {},
+                         'inputs_changed': 'yes'}]
+
+
+def test_garbage_from_a_child_fails_its_cases():
+    """Whatever a child sends, the parent neither crashes nor counts it: each case fails."""
+    judge = grade.get_judge(SEED)
+    sent = lambda observation: json.loads(json.dumps(observation.to_data()))  # noqa: E731 - as over the pipe
+    shifted = [sent(judge.expected[case.id]) for case in judge.cases[1:] + judge.cases[:1]]
+    for observations in [GARBAGE_OBSERVATIONS, shifted, [], [None] * 1000]:
+        report = judge.judge(observations)
+        assert report.total == CASES and report.cases_passed == 0
+    assert judge.judge([sent(judge.expected[case.id]) for case in judge.cases]).cases_passed == CASES
+    for data in [b'', b'\xff\xfe', b'[' * 100_000, b'{"status": "ok"}', b'{"status": "ok", "notes": [1]}',
+                 b'{"status": "hacked"}', b'{"status": "error", "detail": 5}', b'"ok"']:
+        assert grade._parse(data) is None, data
+
+
+def test_without_bubblewrap_it_says_so_and_marks_every_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(grader_sandbox.shutil, 'which', lambda name: None)
+    subset = tmp_path / 'subset'
+    subset.mkdir()
+    write_folder(subset, ['alice_correct', 'victor_garbage'])
+    said = []
+    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, seed=SEED, log=said.append)
+    assert [(row['submission'], row['score'], row['isolated']) for row in rows] == [('alice_correct', 100.0, 'no'),
+                                                                                   ('victor_garbage', 0.0, 'no')]
+    assert said[0].startswith('WARNING: no isolation: bubblewrap (bwrap) is not installed')
+    with pytest.raises(grader_sandbox.SandboxError, match='--isolation bwrap'):
+        grade.grade_folder(str(subset), str(tmp_path / 'out2'), isolation='bwrap', seed=SEED, log=said.append)
+
+
 def test_feedback_files_of_similar_names_stay_apart():
     assert grade._safe_filename('alice') == 'alice'
     assert grade._safe_filename('a b') != grade._safe_filename('a_b') == 'a_b'

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 import grade
-from test_grade import TIMEOUT, completed, ppo_cell, with_ppo_patch, GAE_LINE, SUBMISSIONS
+from test_grade import TIMEOUT, SUBMISSIONS
 
 SEED = 7
 MARKER = 'grade-attack-survivor'
@@ -437,8 +437,23 @@ def test_a_killer_only_kills_its_own_sandbox(attacked):
     assert attacked['rows']['alice_correct']['score'] == 100.0
 
 
+def live_children():
+    """This process's children that are still running (not zombies)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/stat') as file:
+                fields = file.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != 'Z':
+            found.append(pid)
+    return found
+
+
 def test_nothing_survives_the_run(attacked):
     assert sandbox_processes() == []
+    assert live_children() == []  # the templates and their sandboxes are gone too
     assert not glob.glob(f'/tmp/{MARKER}*')
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), 'grade-run-*'))) <= attacked['runs_before']
     assert sorted(os.listdir(attacked['folder'])) == sorted(f'{name}.ipynb' for name in attacked['submissions'])
