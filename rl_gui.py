@@ -261,10 +261,10 @@ class TrainingMonitor:
             parts.append(f'greedy {stats.checks[-1].mean:.1f}')
         parts.append(f'{stats.steps_per_second:,.0f} steps/s')
         parts.append(_duration(stats.elapsed))
-        if stats.solved_at is not None:
-            parts.append('solved')  # the training mean reached the threshold
         if stats.landed_at is not None:
             parts.append('landed!')  # a check of the greedy policy passed: training stops
+        elif stats.solved_at is not None:
+            parts.append('solved')  # the training mean reached the threshold
         return parts
 
     def summary(self, stats):
@@ -283,7 +283,7 @@ class TrainingMonitor:
         return filled, width - filled
 
     def _draw_text(self, stats, final):
-        filled, empty = self._bar(stats)
+        filled, empty = self._bar(stats, 10)  # short: the whole line fits 120 columns
         line = f'[{"#" * filled}{"." * empty}] {self.summary(stats)}'
         if self._is_terminal():
             padding = ' ' * max(0, self._line_width - len(line))

@@ -149,7 +149,7 @@ def test_the_progress_line_is_short_and_says_when_each_criterion_is_met():
     assert landed.endswith('| mean 120.0 | greedy 230.0 | 2,667 steps/s | 1:15 | landed!')
     longest = monitor.summary(stats(999_999, returns=[-123.4] * 9999, solved_at=1, landed_at=2,
                                     checks=[failed_check(1, -123.4)]))
-    assert len('[####################] ' + longest) <= 120  # fits a terminal or notebook line of 120
+    assert len('[##########] ' + longest) <= 120  # fits a terminal or notebook line of 120
 
 
 class FakeDisplay:
@@ -206,7 +206,7 @@ def test_outside_a_notebook_progress_lines_are_throttled():
     monitor.close()
     lines = out.getvalue().splitlines()
     assert len(lines) == 2  # the first call, then the final state
-    assert lines[-1] == '[####################] 10,000/10,000 steps | 2 episodes | mean -75.4 | 133 steps/s | 1:15'
+    assert lines[-1] == '[##########] 10,000/10,000 steps | 2 episodes | mean -75.4 | 133 steps/s | 1:15'
 
 
 def test_the_learning_curve_marks_both_criteria_and_the_checks():
