@@ -262,9 +262,9 @@ class TrainingMonitor:
         parts.append(f'{stats.steps_per_second:,.0f} steps/s')
         parts.append(_duration(stats.elapsed))
         if stats.landed_at is not None:
-            parts.append('landed!')
+            parts.append('landed!')  # a check of the greedy policy passed: training stops
         elif stats.solved_at is not None:
-            parts.append('solved, checking the greedy policy')
+            parts.append('solved')  # the training mean reached the threshold
         return parts
 
     def summary(self, stats):

@@ -172,6 +172,7 @@ class Case:
     detached: bool = True   # compute_advantages' outputs must be detached
     in_place: bool = True   # the inputs must not be changed
     gradient: str = ''      # 'flat' or 'steep': judge the actor loss's gradient (see loss_case)
+    pairs: bool = False     # small enough to also match pairs of mistakes (ids 'a+b'): two bugs at once
 
     @property
     def layout(self):
@@ -187,7 +188,7 @@ class Case:
     def to_data(self):
         data = {name: getattr(self, name) for name in ('id', 'group', 'title', 'function', 'gamma', 'lmbda',
                                                        'epsilon', 'num_steps', 'rtol', 'atol', 'detached',
-                                                       'in_place', 'gradient')}
+                                                       'in_place', 'gradient', 'pairs')}
         data['weights'] = list(self.weights)
         data['checked'] = list(self.checked)
         data['inputs'] = {name: {'dtype': str(x.dtype), 'shape': list(x.shape), 'values': x.ravel().tolist()}
@@ -222,7 +223,8 @@ class Case:
                    gamma=float(data['gamma']), lmbda=float(data['lmbda']), epsilon=float(data['epsilon']),
                    num_steps=data['num_steps'], weights=(weights[0], weights[1]), inputs=inputs,
                    checked=tuple(checked), rtol=float(data['rtol']), atol=float(data['atol']),
-                   detached=bool(data['detached']), in_place=bool(data['in_place']), gradient=data['gradient'])
+                   detached=bool(data['detached']), in_place=bool(data['in_place']), gradient=data['gradient'],
+                   pairs=bool(data.get('pairs')))
         _require(len(inputs['states']) % case.num_steps == 0 or function == 'compute_loss',
                  'case: the batch is not N segments of num_steps')
         return case
@@ -481,11 +483,14 @@ def loss_case(id, title, rng, batch_size, epsilon, regions=REGIONS, gradient='',
                 num_steps=1, weights=recipe, inputs=inputs, checked=('actor_loss', 'critic_loss'), gradient=gradient)
 
 
+PAIRED = ('gae_no_ends', 'gae_terminations', 'gae_truncations', 'loss_regions', 'loss_small_epsilon')
+
+
 def extended_cases(rng_for):
     """The kit's own cases. rng_for(index) gives each case its own numpy Generator.
     Each isolates a few mistakes, so that code with several bugs gets each named where
     it shows on its own."""
-    return [
+    cases = [
         advantages_case('gae_no_ends', '2 environments × 8 steps, no episode ends', rng_for(0), N=2, T=8,
                         gamma=0.9, lmbda=0.8),
         advantages_case('gae_terminations', '3 environments × 6 steps, terminations inside the segments',
@@ -511,6 +516,9 @@ def extended_cases(rng_for):
         loss_case('loss_steep_gradient', 'the gradient where min() picks the unclipped term', rng_for(10),
                   batch_size=6, epsilon=0.2, regions=('steep+', 'steep-', 'inside+', 'inside-'), gradient='steep'),
     ]
+    for case in cases:
+        case.pairs = case.id in PAIRED
+    return cases
 
 
 def course_replays(rng_for):
@@ -702,7 +710,8 @@ def _last_layer_gradient(loss, network):
 def judge(case, observed, expected, mistakes=None):
     """The verdict on one case. expected: the reference's Observation (or {name: values});
     mistakes: {mistake id: Observation (or {name: values})} of the known mistakes on the
-    same inputs. Returns a rl_harness.CaseResult."""
+    same inputs; an id 'a+b' is two mistakes at once, matched only where no single one
+    explains an output. Returns a rl_harness.CaseResult."""
     expected = _values(expected)
     mistakes = {mistake: _values(outputs) for mistake, outputs in (mistakes or {}).items()}
     result = CaseResult(section=GROUPS[case.group], group=case.group, title=case.title)
@@ -726,18 +735,21 @@ def judge(case, observed, expected, mistakes=None):
         want = np.asarray(expected[name], dtype=np.float64).reshape(got.shape)
         # evidence against a mistake: it would change this output, and the output is not what it gives
         result.ruled_out.extend(mistake for mistake, outputs_of_mistake in mistakes.items()
-                                if name in outputs_of_mistake and not (
+                                if '+' not in mistake and name in outputs_of_mistake and not (
                                     np.shape(outputs_of_mistake[name]) == got.shape
                                     and _close(got, np.asarray(outputs_of_mistake[name]), case)))
         if _close(got, want, case):
             continue
         wrong[name] = got
         result.failures.append(Failure(Kind.WRONG_VALUE, _value_message(case, name, got, want), case.function))
-        for mistake, outputs_of_mistake in mistakes.items():
-            stored = outputs_of_mistake.get(name)
-            if stored is not None and np.shape(stored) == got.shape and _close(got, np.asarray(stored), case) \
-                    and MISTAKES[mistake] not in result.mistakes:
-                result.mistakes.append(MISTAKES[mistake])
+        matched = [mistake for mistake, outputs_of_mistake in mistakes.items()
+                   if name in outputs_of_mistake and np.shape(outputs_of_mistake[name]) == got.shape
+                   and _close(got, np.asarray(outputs_of_mistake[name]), case)]
+        singles = [mistake for mistake in matched if '+' not in mistake]
+        for combination in singles or matched:  # two mistakes at once only where no single one explains it
+            for mistake in combination.split('+'):
+                if MISTAKES[mistake] not in result.mistakes:
+                    result.mistakes.append(MISTAKES[mistake])
         if not result.mistakes or name not in _named_outputs(result, mistakes):
             result.notes.extend(_difference_notes(case, name, got, want))
     note, mistake = _target_relation(case, wrong, expected)

@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 import build
-from test_notebooks import RELEASED_STUDENT, hand_out, read, set_quick, solved
+from test_notebooks import hand_out, released_student, set_quick, solved
 
 pytestmark = pytest.mark.browser
 
@@ -67,7 +67,7 @@ def lab(tmp_path):
     folder = tmp_path / 'student'
     folder.mkdir()
     hand_out(folder)
-    nbformat.write(set_quick(solved(read(RELEASED_STUDENT)), True), folder / NOTEBOOK)
+    nbformat.write(set_quick(solved(released_student()), True), folder / NOTEBOOK)
     settings = tmp_path / 'lab-settings'
     for name, values in SETTINGS.items():
         (settings / os.path.dirname(name)).mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The real nbgrader on the kit's course folder (nbgrader_course/, made by tools/build.py):
+"""The real nbgrader on the kit's course folder (nbgrader_course/, as tools/build.py makes it):
 generate_assignment makes the kit's own student notebook, and autograde gives full points to a
 correct submission and partial points to a wrong one.
 
@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 import build
-from test_notebooks import STUDENT_GAE, STUDENT_LOSS, cell_with_id, grade_id, solved
+from test_notebooks import STUDENT_GAE, STUDENT_LOSS, cell_with_id, grade_id, release, solved
 
 pytestmark = pytest.mark.nbgrader
 
@@ -72,8 +72,10 @@ def nbgrader_bin():
 @pytest.fixture(scope='module')
 def course(tmp_path_factory, nbgrader_bin):
     """A copy of nbgrader_course/ and a function running nbgrader in it."""
+    built = tmp_path_factory.mktemp('built')
+    build.write_outputs(built)  # release/, release.zip and nbgrader_course/, as tools/build.py makes them
     folder = tmp_path_factory.mktemp('course')
-    shutil.copytree(os.path.join(ROOT, build.COURSE), folder, dirs_exist_ok=True)
+    shutil.copytree(built / build.COURSE, folder, dirs_exist_ok=True)
     # the notebooks' python3 kernel: this Python, which has the kit's requirements
     kernels = folder.parent / f'{folder.name}-jupyter'
     (kernels / 'kernels' / 'python3').mkdir(parents=True)
@@ -121,9 +123,8 @@ def test_generate_assignment_makes_the_kits_student_notebook(course):
         assert mine == nbgraders
     assert comparable(theirs) == comparable(ours)
     # and the files the notebook needs travel with it
-    def files(folder):
-        return sorted(name for name in os.listdir(folder) if not name.endswith('.ipynb'))
-    assert files(released) == files(os.path.join(ROOT, build.RELEASE))
+    assert sorted(name for name in os.listdir(released) if not name.endswith('.ipynb')) == \
+        sorted(name for name in release() if not name.endswith('.ipynb'))
 
 
 def submit(folder, student, gae, loss):

@@ -1,13 +1,11 @@
 """The generated files: in sync with their sources (tools/build.py --check), a hand-out that is
-complete (the student notebook runs inside a copy of release/ and nothing else) and holds no
-solution, nbgrader roles on the completed notebook, and the notebooks running headless."""
+complete (the student notebook runs in a folder holding what the build puts in release/, and
+nothing else) and holds no solution, nbgrader roles on the completed notebook, and the
+notebooks running headless."""
 
 import io
 import os
 import re
-import shutil
-import subprocess
-import sys
 import tokenize
 import zipfile
 
@@ -22,13 +20,21 @@ import rl_tests
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPLETED = os.path.join(ROOT, build.COMPLETED)
 STUDENT = os.path.join(ROOT, build.STUDENT)
-RELEASE = os.path.join(ROOT, build.RELEASE)
-RELEASED_STUDENT = os.path.join(RELEASE, build.STUDENT)
 QUICK_LINE = 'QUICK = False'
 
 
 def read(path):
     return nbformat.read(path, as_version=4)
+
+
+def release():
+    """{file name: text or bytes} of release/, as tools/build.py makes it."""
+    prefix = build.RELEASE + '/'
+    return {path[len(prefix):]: content for path, content in build.targets().items() if path.startswith(prefix)}
+
+
+def released_student():
+    return nbformat.reads(release()[build.STUDENT], as_version=4)
 
 
 def code_cells(notebook):
@@ -43,22 +49,24 @@ def cell_with_id(notebook, wanted):
     return next(cell for cell in notebook.cells if grade_id(cell) == wanted)
 
 
-def test_the_build_is_up_to_date():
-    done = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'build.py'), '--check'],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert re.fullmatch(r'all \d+ generated files are up to date\n', done.stdout)
+def test_the_build_is_up_to_date(capsys):
+    assert build.main(['--check']) == 0, capsys.readouterr().out
+    assert re.fullmatch(r'all \d+ committed generated files are up to date\n', capsys.readouterr().out)
 
 
-def test_release_holds_exactly_what_a_student_receives():
-    names = sorted(os.listdir(RELEASE))
+def test_release_holds_exactly_what_a_student_receives(tmp_path):
+    files = release()
+    names = sorted(files)
     assert names == sorted([build.STUDENT, 'rl_expected.py', 'rl_gae_episode.json', 'rl_gui.py', 'rl_harness.py',
                             'rl_tests.py'])
-    with zipfile.ZipFile(os.path.join(ROOT, build.RELEASE_ZIP)) as archive:
+    build.write_outputs(tmp_path)
+    assert sorted(os.listdir(tmp_path / build.RELEASE)) == names
+    with zipfile.ZipFile(tmp_path / build.RELEASE_ZIP) as archive:
         assert sorted(archive.namelist()) == [f'{build.ZIP_FOLDER}/{name}' for name in names]
         for name in names:
-            with open(os.path.join(RELEASE, name), 'rb') as file:
-                assert archive.read(f'{build.ZIP_FOLDER}/{name}') == file.read()
+            assert archive.read(f'{build.ZIP_FOLDER}/{name}') == files[name].encode('utf-8')
+    assert files['rl_tests.py'] == open(os.path.join(ROOT, 'rl_tests.py'), encoding='utf-8').read()
+    assert files[build.STUDENT] == open(STUDENT, encoding='utf-8').read()
 
 
 def without_comments(source):
@@ -68,15 +76,14 @@ def without_comments(source):
 
 
 def test_nothing_a_student_receives_holds_a_solution():
-    student = read(RELEASED_STUDENT)
+    student = released_student()
     text = '\n'.join(cell.source for cell in student.cells)
     assert 'BEGIN SOLUTION' not in text and 'END SOLUTION' not in text
     assert 'telescoping' not in text and 'Schulman et al., *High-Dimensional' not in text  # the answers
     ppo_cell = cell_with_id(student, 'ppo').source
     assert ppo_cell.count(build.CODE_STUB) == 2
     assert cell_with_id(student, 'answers').source == build.TEXT_STUB
-    modules = {name: open(os.path.join(RELEASE, name), encoding='utf-8').read()
-               for name in os.listdir(RELEASE) if name.endswith('.py')}
+    modules = {name: text for name, text in release().items() if name.endswith('.py')}
     for name, source in {'PPO cell': ppo_cell, **modules}.items():
         code = without_comments(source)  # comments and strings may name torch.clamp()
         for piece in ('clamp(', 'torch.min(', 'torch.minimum(', 'gamma * lmbda', 'reversed(range'):
@@ -106,7 +113,7 @@ def test_the_student_notebook_is_the_completed_one_without_solutions():
     for ours, theirs in zip(completed.cells, student.cells):
         if 'BEGIN SOLUTION' not in ours.source and grade_id(ours) != 'answers':
             assert theirs.source == ours.source
-    assert read(RELEASED_STUDENT) == student
+    assert released_student() == student
 
 
 def test_generated_files_are_never_sources():
@@ -166,11 +173,12 @@ def set_quick(notebook, quick):
     return notebook
 
 
-def hand_out(tmp_path):
-    """A copy of release/ without its notebook: what a student's folder holds."""
-    for name in os.listdir(RELEASE):
+def hand_out(folder):
+    """release/ without its notebook, written into `folder`: what a student's folder holds."""
+    for name, text in release().items():
         if not name.endswith('.ipynb'):
-            shutil.copy(os.path.join(RELEASE, name), tmp_path)
+            with open(os.path.join(folder, name), 'w', encoding='utf-8') as file:
+                file.write(text)
 
 
 def execute(notebook, tmp_path, allow_errors=False, quick=True, timeout=300):
@@ -218,7 +226,7 @@ def test_completed_notebook_runs_headless(tmp_path):
 
 
 def test_student_notebook_in_the_release_fails_cleanly(tmp_path):
-    notebook = execute(read(RELEASED_STUDENT), tmp_path, allow_errors=True)
+    notebook = execute(released_student(), tmp_path, allow_errors=True)
     report = outputs_text(report_cell(notebook))
     assert re.search(r'0 of \d+ cases pass', report) and 'not implemented yet' in report
     found = errors(notebook)
@@ -268,7 +276,7 @@ def solved(notebook, gae=STUDENT_GAE, loss=STUDENT_LOSS):
 
 def test_a_students_own_correct_solution_in_the_release_passes_trains_and_shows(tmp_path):
     # testbook drives one kernel: Run All, then the stop button's aftermath
-    notebook = set_quick(solved(read(RELEASED_STUDENT)), True)
+    notebook = set_quick(solved(released_student()), True)
     path = tmp_path / 'notebook.ipynb'
     nbformat.write(notebook, path)
     hand_out(tmp_path)
