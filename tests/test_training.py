@@ -5,8 +5,6 @@ import dataclasses
 import io
 import math
 import re
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -14,10 +12,12 @@ import pytest
 import ppo_reference
 import rl_gui
 from ppo_reference import CHECK_FIRST_SEED, Config, LandingCheck, TrainResult, TrainStats, UpdateStats, train
+from test_rl_gui import kernel  # noqa: F401 (a pytest fixture: a fake IPython display)
 
 # A tiny stand-in for the real thresholds: after the first finished episode the training
 # mean counts as solved and the greedy checks start, within a few thousand steps.
-EASY = dict(solve_threshold=-1e9, check_from=-1e9, solve_window=1, check_episodes=3, check_interval=2048, num_envs=4, num_steps=64)
+EASY = dict(solve_threshold=-1e9, check_from=-1e9, solve_window=1, check_episodes=3, check_interval=2048,
+            num_envs=4, num_steps=64)
 
 
 def test_the_schedules_never_reach_zero_within_the_budget():
@@ -150,37 +150,6 @@ def test_the_progress_line_is_short_and_says_when_each_criterion_is_met():
     longest = monitor.summary(stats(999_999, returns=[-123.4] * 9999, solved_at=1, landed_at=2,
                                     checks=[failed_check(1, -123.4)]))
     assert len('[##########] ' + longest) <= 120  # fits a terminal or notebook line of 120
-
-
-class FakeDisplay:
-    """Records what rl_gui displays, like IPython.display with display_id=True."""
-
-    def __init__(self):
-        self.shown, self.updates = [], []
-
-    def display(self, obj, display_id=False, raw=False):
-        self.shown.append(obj)
-        recorder = self
-
-        class Handle:
-            def update(self, new, raw=False):
-                recorder.updates.append(new)
-        return Handle() if display_id else None
-
-
-@pytest.fixture
-def kernel(monkeypatch):
-    fake = FakeDisplay()
-    display_module = types.ModuleType('IPython.display')
-    display_module.display = fake.display
-
-    class Wrapped:
-        def __init__(self, data=None, format=None, width=None):
-            self.data, self.format, self.width = data, format, width
-    display_module.Image = Wrapped
-    monkeypatch.setitem(sys.modules, 'IPython.display', display_module)
-    monkeypatch.setattr(rl_gui, 'in_kernel', lambda: True)
-    return fake
 
 
 def test_in_a_notebook_the_progress_line_wraps_only_between_its_parts(kernel):
