@@ -154,12 +154,13 @@ def test_the_progress_line_is_short_and_says_when_each_criterion_is_met():
 
 def test_in_a_notebook_the_progress_line_wraps_only_between_its_parts(kernel):
     monitor = rl_gui.TrainingMonitor(interval=0)
+    def at(steps):
+        return stats(steps, solved_at=2000, checks=[failed_check(2000, 123.4)])
     for steps in (1000, 2000, 300_000):
-        monitor(stats(steps, solved_at=2000, checks=[failed_check(2000, 123.4)]))
+        monitor(at(steps))
     assert len(kernel.shown) == 2 and len(kernel.updates) == 4  # the text and the curve, each updated in place
     page = kernel.updates[-2]
-    assert page['text/plain'] == '██████░░░░░░░░░░░░░░ ' + monitor.summary(stats(300_000, solved_at=2000,
-                                                                                     checks=[failed_check(2000, 123.4)]))
+    assert page['text/plain'] == '██████░░░░░░░░░░░░░░ ' + monitor.summary(at(300_000))
     body = re.search(r'</span> (.*)</div>$', page['text/html']).group(1)
     parts = body.split(' | ')
     assert parts[0] == '300,000/1,000,000&nbsp;steps' and ' ' not in ''.join(parts)  # spaces only between parts
