@@ -2,9 +2,10 @@
 Stable-Baselines3's PPO with rl-zoo's hyperparameters, on the same seeds and stopping rule.
 
     python benchmarks/time_to_solve.py                    # the held-out seeds 100-119, the kit's trainer
-    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3     # and SB3 (pip install -r benchmarks/requirements.txt)
-    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3 --peer-only --out DIR   # SB3 alone ...
-    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3 --peer-results DIR/time_to_solve.json  # ... beside ours
+    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3   # and SB3 (benchmarks/requirements.txt)
+    # or SB3 alone first (e.g. in the background), then ours beside its results:
+    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3 --peer-only --out DIR
+    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3 --peer-results DIR/time_to_solve.json
 
 The stopping rule (ppo_reference.train): once the mean return of the last 100 training
 episodes reaches 200 ("solved at"), 20 greedy episodes on fresh seeds are played every
