@@ -222,11 +222,22 @@ def main(argv=None):
     trainers = ([] if args.peer_only else ['ours']) + ([args.peer] if args.peer and not args.peer_results else [])
     print(HEADER)
     jobs = [(seed, args.total_steps, trainers, args.peer_steps) for seed in seeds_from(args.seeds)]
-    if args.jobs == 1:
-        results = [run_seed(job) for job in jobs]
-    else:
-        with multiprocessing.get_context('spawn').Pool(args.jobs) as pool:
-            results = sorted(pool.imap_unordered(run_seed, jobs), key=lambda entry: entry['seed'])
+    results = []
+    # each seed's entry is also appended to runs.jsonl as soon as it is done, so that a long
+    # benchmark that is stopped keeps what it has measured
+    with open(os.path.join(args.out, 'runs.jsonl'), 'a') as runs_file:
+        def keep(entry):
+            results.append(entry)
+            runs_file.write(json.dumps(entry) + '\n')
+            runs_file.flush()
+        if args.jobs == 1:
+            for job in jobs:
+                keep(run_seed(job))
+        else:
+            with multiprocessing.get_context('spawn').Pool(args.jobs) as pool:
+                for entry in pool.imap_unordered(run_seed, jobs):
+                    keep(entry)
+    results.sort(key=lambda entry: entry['seed'])
     for entry in results:
         if entry['seed'] in peer_runs:
             entry[args.peer] = peer_runs[entry['seed']]
