@@ -201,4 +201,23 @@ def test_the_student_notebook_in_jupyterlab(lab, page, tmp_path):
         page.keyboard.press('ArrowRight')
     wait_for(lambda: image_source(explorer) not in (None, before), 30, 'the plot to follow the slider')
     screenshot('slider')
+
+    # saved, the kernel shut down, reopened: the pictures stay without the kernel that drew them
+    page.get_by_role('menuitem', name='File', exact=True).click()
+    page.get_by_text('Save Notebook', exact=True).click()
+    wait_for(lambda: 'jp-mod-dirty' not in tab.get_attribute('class'), 30, 'the notebook to be saved')
+    page.get_by_role('menuitem', name='Kernel', exact=True).click()
+    page.get_by_text('Shut Down Kernel', exact=True).click()
+    accept = page.locator('.jp-Dialog-button.jp-mod-accept')
+    if accept.count():
+        accept.click()
+    wait_for(lambda: 'No Kernel' in str(page.locator('.jp-StatusBar-Widget').all_inner_texts()), 30,
+             'the kernel to shut down')
+    page.reload()
+    page.locator('.jp-Notebook').first.wait_for(timeout=START_TIMEOUT * 1000)
+    for text in ('rl_gui.clip_objective_explorer()', 'rl_gui.gae_explorer()', 'rl_gui.episode_player(render)',
+                 'action = env.action_space.sample()'):
+        wait_for(lambda: image_source(code_cell(page, text)), 30, f'the saved picture of {text}')
+    code_cell(page, 'rl_gui.gae_explorer()').scroll_into_view_if_needed()
+    screenshot('reopened')
     print('screenshots:', *shots, sep='\n  ')
