@@ -55,6 +55,7 @@ NOTE_LIMIT, NOTES_LIMIT = 500, 20  # characters of one note from a submission's 
 NOTEBOOK_SIZE_LIMIT = 64 * 2**20
 ERRORS = 'backslashreplace'    # how text that cannot be UTF-8 (lone surrogates) is written
 ISOLATION_CHOICES = ('auto', 'bwrap', 'none')
+CANARY_TIMEOUT = 60.0          # seconds for the empty job that checks a new template
 
 
 # ------------------------------------------------------------------------------------
@@ -64,13 +65,13 @@ ISOLATION_CHOICES = ('auto', 'bwrap', 'none')
 def load_hidden_cases(path, rng):
     """The rl_tests.Case list of an instructor's file defining hidden_cases(rng).
     Raises ValueError naming what is wrong."""
-    import rl_tests
     namespace = {'__name__': '__hidden_cases__'}
     with open(path, encoding='utf-8') as file:
         exec(compile(file.read(), path, 'exec'), namespace)
     if not callable(namespace.get('hidden_cases')):
         raise ValueError(f'{path} does not define hidden_cases(rng); define it to return a list of rl_tests.Case '
                          '(made with rl_tests.advantages_case or rl_tests.loss_case)')
+    import rl_tests
     cases = list(namespace['hidden_cases'](rng))
     for case in cases:
         if not isinstance(case, rl_tests.Case):
@@ -332,13 +333,23 @@ class Slots:
 
     def wait_ready(self):
         for template in self.ready:
-            template.wait_ready()
-            self.free.put(template)
+            self.free.put(self._checked(template.wait_ready()))
+
+    @staticmethod
+    def _checked(template):
+        """The template, once an empty job has run in a child: a sandbox that cannot be set
+        up on this host (e.g. namespaces forbidden inside) shows here, not in every row."""
+        outcome = template.run(b'{"pieces": [], "cases": []}', CANARY_TIMEOUT, 1024)
+        result = _parse(outcome.data)
+        if result is None or result['status'] != 'no PPO class':
+            template.close()
+            detail = result['detail'] if result else f'exit code {outcome.exit_code}, signal {outcome.signal}'
+            raise grader_sandbox.SandboxError(f'an empty job failed in the sandbox: {_clean(detail, DETAIL_LIMIT)}')
+        return template
 
     def replace(self, template):
         template.close()
-        fresh = self._new(template.slot).start().wait_ready()
-        return fresh
+        return self._checked(self._new(template.slot).start().wait_ready())
 
     def close(self):
         for template in self.all:
@@ -491,8 +502,8 @@ def main(argv=None):
         parser.error('--timeout, --memory-mb and --jobs must be positive')
     hidden = os.path.abspath(args.hidden) if args.hidden else None
     if hidden is not None:
-        import numpy as np
         try:
+            import numpy as np
             load_hidden_cases(hidden, np.random.default_rng(0))
         except Exception as exc:  # noqa: BLE001 - any mistake in the instructor's file, said before grading
             parser.error(f'the hidden cases cannot be used: {type(exc).__name__}: {exc}')

@@ -11,16 +11,14 @@ import csv
 import glob
 import os
 import socket
-import tempfile
 import time
 
 import nbformat
 import pytest
 
 import grade
-from test_grade import TIMEOUT, SUBMISSIONS
+from test_grade import SEED, TIMEOUT, SUBMISSIONS  # the same seed: the run shares the cases and their mistakes
 
-SEED = 7
 MARKER = 'grade-attack-survivor'
 SECRET = 'do-not-leak-4711'
 EMPTY = SUBMISSIONS['erin_not_started']
@@ -369,11 +367,19 @@ def attacked(tmp_path_factory):
     for name, text in submissions.items():
         (folder / f'{name}.ipynb').write_text(text, encoding='utf-8')
     out = tmp_path_factory.mktemp('attacks-out')
-    runs_before = set(glob.glob(os.path.join(tempfile.gettempdir(), 'grade-run-*')))
+    run_folders = []  # the grader's temporary folders of this run
+
+    def mkdtemp(*args, **kwargs):
+        run_folders.append(real_mkdtemp(*args, **kwargs))
+        return run_folders[-1]
+
+    real_mkdtemp = grade.tempfile.mkdtemp
+    grade.tempfile.mkdtemp = mkdtemp
     os.environ['GRADER_TEST_SECRET'] = SECRET
     try:
         rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, jobs=2, seed=SEED, isolation='bwrap')
     finally:
+        grade.tempfile.mkdtemp = real_mkdtemp
         del os.environ['GRADER_TEST_SECRET']
         listener.close()
     finished = time.monotonic()
@@ -384,7 +390,7 @@ def attacked(tmp_path_factory):
                                jobs=2, seed=SEED, isolation='bwrap')
     time.sleep(max(0.0, finished + 6 - time.monotonic()))  # a survivor would have acted by now
     return dict(folder=folder, out=out, rows={row['submission']: row for row in rows}, submissions=submissions,
-                clean={row['submission']: row for row in clean}, runs_before=runs_before)
+                clean={row['submission']: row for row in clean}, run_folders=run_folders)
 
 
 @pytest.mark.parametrize('name', sorted(CHEATS_ON_EMPTY))
@@ -455,7 +461,7 @@ def test_nothing_survives_the_run(attacked):
     assert sandbox_processes() == []
     assert live_children() == []  # the templates and their sandboxes are gone too
     assert not glob.glob(f'/tmp/{MARKER}*')
-    assert set(glob.glob(os.path.join(tempfile.gettempdir(), 'grade-run-*'))) <= attacked['runs_before']
+    assert attacked['run_folders'] and not any(os.path.exists(path) for path in attacked['run_folders'])
     assert sorted(os.listdir(attacked['folder'])) == sorted(f'{name}.ipynb' for name in attacked['submissions'])
 
 
