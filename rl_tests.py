@@ -582,12 +582,15 @@ class Output:
             flat = value.detach().to(torch.float64).flatten() if value.numel() <= MAX_BATCH else None
             return cls(name, 'Tensor', tuple(value.shape), str(value.dtype), bool(value.requires_grad),
                        tuple(flat.tolist()) if flat is not None else None)
+        if isinstance(value, np.ndarray) and value.dtype.kind in 'fiub' and value.size <= MAX_BATCH:
+            return cls(name, 'ndarray', tuple(value.shape), str(value.dtype),
+                       values=tuple(value.astype(np.float64).ravel().tolist()))
         if isinstance(value, np.ndarray):
             return cls(name, 'ndarray', tuple(value.shape), str(value.dtype))
         return cls(name, type(value).__name__)
 
     def array(self):
-        return np.array(self.values, dtype=np.float64).reshape(self.shape)
+        return np.array(self.values, dtype=np.float64)
 
 
 @dataclass
@@ -602,7 +605,8 @@ class Observation:
 
     def values(self):
         """{name: np.ndarray} of the tensor outputs and gradients (name + '.grad')."""
-        found = {o.name: o.array() for o in self.outputs if o.type == 'Tensor' and o.values is not None}
+        found = {o.name: o.array().reshape(o.shape) for o in self.outputs
+                 if o.type == 'Tensor' and o.values is not None}
         found.update({f'{name}.grad': np.array(g, dtype=np.float64) for name, g in self.gradients.items()})
         return found
 
@@ -707,11 +711,18 @@ def _last_layer_gradient(loss, network):
 # Judging (no student code runs here)
 # ------------------------------------------------------------------------------------
 
-def judge(case, observed, expected, mistakes=None):
+def judge(case, observed, expected, mistakes=None, trusted=True):
     """The verdict on one case. expected: the reference's Observation (or {name: values});
     mistakes: {mistake id: Observation (or {name: values})} of the known mistakes on the
     same inputs; an id 'a+b' is two mistakes at once, matched only where no single one
-    explains an output. Returns a rl_harness.CaseResult."""
+    explains an output. Returns a rl_harness.CaseResult.
+
+    trusted=False is for an observation that comes from a process the student controls
+    (the grader's sandbox): there, what the student's code says about its outputs (their
+    type, shape, dtype, whether they require gradients, whether the inputs changed) could
+    be a lie, so those checks become notes that do not count. The verdict then rests on
+    what cannot be forged without a correct computation: the values, that they are
+    float32 numbers, and the losses' gradients compared with the reference's."""
     expected = _values(expected)
     mistakes = {mistake: _values(outputs) for mistake, outputs in (mistakes or {}).items()}
     result = CaseResult(section=GROUPS[case.group], group=case.group, title=case.title)
@@ -724,14 +735,22 @@ def judge(case, observed, expected, mistakes=None):
         return result
     outputs = {output.name: output for output in observed.outputs}
     wrong = {}
+    formed = set()  # outputs that passed the form checks
     for name in case.checked:
         result.checks += 1
         output = outputs.get(name)
         problem = _form_problem(case, name, output)
+        if not trusted and (problem is None or problem.kind in SELF_REPORTED) and output is not None \
+                and output.values is not None and len(output.values) == _expected_size(case):
+            if problem is not None:
+                result.notes.append(f'Not counted (reported by your code, which the grader cannot check): '
+                                    f'{problem.message}.')
+            problem = _value_form_problem(case, name, output)
         if problem is not None:
             result.failures.append(problem)
             continue
-        got = output.array()
+        formed.add(name)
+        got = output.array().reshape(np.shape(expected[name]))
         want = np.asarray(expected[name], dtype=np.float64).reshape(got.shape)
         # evidence against a mistake: it would change this output, and the output is not what it gives
         result.ruled_out.extend(mistake for mistake, outputs_of_mistake in mistakes.items()
@@ -757,17 +776,41 @@ def judge(case, observed, expected, mistakes=None):
         result.notes.append(note)
     if mistake and MISTAKES[mistake] not in result.mistakes:
         result.mistakes.append(MISTAKES[mistake])
-    if case.gradient:
-        result.checks += 1
-        problem = _gradient_problem(case, observed, expected)
-        if problem is not None:
-            result.failures.append(problem)
+    for name in ('actor_loss', 'critic_loss'):
+        if f'{name}.grad' in expected and name in formed:
+            result.checks += 1
+            problem = _gradient_problem(case, name, observed, expected)
+            if problem is not None:
+                result.failures.append(problem)
     if case.in_place:
         result.checks += 1
         if observed.inputs_changed:
-            result.failures.append(Failure(Kind.IN_PLACE, f'{case.function}() changed its input tensors in place; '
-                                                          'work on copies (e.g. x = x.clone())', case.function))
+            message = (f'{case.function}() changed its input tensors in place; work on copies (e.g. x = x.clone())')
+            if trusted:
+                result.failures.append(Failure(Kind.IN_PLACE, message, case.function))
+            else:
+                result.notes.append(f'Not counted (reported by your code, which the grader cannot check): {message}.')
     return result
+
+
+# What only the student's own process can tell: judged where the student runs the tests,
+# a note in the grader (judge(trusted=False)).
+SELF_REPORTED = {Kind.WRONG_TYPE, Kind.WRONG_SHAPE, Kind.WRONG_DTYPE, Kind.GRADIENT}
+
+
+def _expected_size(case):
+    return len(case.inputs['states']) if case.function == 'compute_advantages' else 1
+
+
+def _value_form_problem(case, name, output):
+    """The form checks that rest on the values alone: finite float32 numbers."""
+    values = np.array(output.values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        return Failure(Kind.NOT_FINITE, f'{name} contains NaN or infinity', case.function)
+    if not np.array_equal(values.astype(np.float32).astype(np.float64), values):
+        return Failure(Kind.WRONG_DTYPE, f'{name} holds values that are not float32 numbers (expected dtype '
+                                         'torch.float32)', case.function)
+    return None
 
 
 def _values(x):
@@ -910,28 +953,29 @@ def _target_relation(case, wrong, expected):
     return None, None
 
 
-def _gradient_problem(case, observed, expected):
-    if 'actor_loss' in observed.gradient_errors:
-        return Failure(Kind.GRADIENT, f'the gradient of actor_loss could not be computed: '
-                                      f'{observed.gradient_errors["actor_loss"]}', case.function)
-    got = observed.gradients.get('actor_loss')
-    want = expected.get('actor_loss.grad')
-    if got is None or want is None or len(got) != len(want):
-        return None  # actor_loss itself is not a scalar with gradients: its check already failed
+def _gradient_problem(case, name, observed, expected):
+    """A loss's gradient (w.r.t. the last layer of its network) against the reference's."""
+    if name in observed.gradient_errors:
+        return Failure(Kind.GRADIENT, f'the gradient of {name} could not be computed: '
+                                      f'{observed.gradient_errors[name]}', case.function)
+    got, want = observed.gradients.get(name), np.asarray(expected[f'{name}.grad'])
+    if got is None or len(got) != len(want):
+        return Failure(Kind.GRADIENT, f'{name} has no gradient: it must be computed from the networks with '
+                                      'gradients on (not detached, not under torch.no_grad())', case.function)
     got = np.array(got)
-    size = float(np.abs(got).max())
     if np.allclose(got, want, rtol=1e-3, atol=1e-6):
         return None
-    if case.gradient == 'flat':
+    size = float(np.abs(got).max())
+    if name == 'actor_loss' and case.gradient == 'flat':
         return Failure(Kind.GRADIENT, f'actor_loss has a gradient (max {fmt(size)}) where every ratio is clipped on '
                                       'the flat side (a > 0 with r > 1 + ε, a < 0 with r < 1 - ε): there min(L1, L2) '
                                       'is the clipped term, whose gradient is 0', case.function)
-    if size <= 1e-6:
+    if name == 'actor_loss' and case.gradient == 'steep' and size <= 1e-6:
         return Failure(Kind.GRADIENT, 'actor_loss has no gradient where min() must pick the unclipped term (a > 0 '
                                       'with r < 1 - ε, a < 0 with r > 1 + ε) or the ratio is inside the clip range: '
                                       'take min(L1, L2) of both terms, each with its gradient', case.function)
-    return Failure(Kind.GRADIENT, 'the gradient of actor_loss is wrong (max error '
-                                  f'{fmt(float(np.abs(got - want).max()))}) although its value may be right: is a '
+    return Failure(Kind.GRADIENT, f'the gradient of {name} is wrong (max error '
+                                  f'{fmt(float(np.abs(got - want).max()))}) although its value is right: is a '
                                   'term detached, or computed from a copy?', case.function)
 
 

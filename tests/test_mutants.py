@@ -522,3 +522,66 @@ class StudentMinimumAndMSE(PPO):
 def test_correct_solutions_of_any_style_pass(cls):
     report = grade(cls)
     assert report, report.to_text()
+
+
+# ----------------------------------------------------- the grader's side: what a liar gains
+
+class ComputesInFloat64(PPO):
+    # float64 all the way: its values are no float32 numbers, whatever it claims its dtype is
+    def compute_advantages(self, states, rewards, next_states, terminations, truncations=None):
+        advantages, critic_targets = PPO.compute_advantages(self.double(), states.double(), rewards.double(),
+                                                            next_states.double(), terminations, truncations)
+        self.float()
+        return advantages, critic_targets
+
+
+def forged(observation):
+    """What a student's code can claim about itself from inside the grader's sandbox
+    (the red team's attack: it replaces rl_tests.observe in its own process)."""
+    outputs = tuple(rl_tests.Output(o.name, 'Tensor', (len(o.values),) if len(o.values or ()) > 1 else (),
+                                    'torch.float32', o.name.endswith('_loss'), o.values)
+                    for o in observation.outputs if o.values is not None)
+    return rl_tests.Observation(observation.case_id, None, outputs, {}, {}, False)
+
+
+def untrusted_report(cls, forge=False):
+    results = []
+    for case, expected, mistakes in fresh_cases(11):
+        observed = rl_tests.observe(cls, case)
+        if forge and observed.outputs:
+            observed = forged(observed)
+        results.append(rl_tests.judge(case, observed, expected, mistakes, trusted=False))
+    return rl_harness.Report(results)
+
+
+class ZeroesInputsAfterwards(PPO):
+    # right values, then the caller's tensors are overwritten
+    def compute_advantages(self, states, rewards, next_states, terminations, truncations=None):
+        result = PPO.compute_advantages(self, states, rewards, next_states, terminations, truncations)
+        states.zero_()
+        rewards.zero_()
+        return result
+
+
+@pytest.mark.parametrize('cls', [DetachedLosses, ReturnsFloat64, ModifiesInputs, ZeroesInputsAfterwards, ReturnsColumn, ReturnsNumpy,
+                                 ReturnsAttachedAdvantages, LossWithDetachedClipTerm, LossesNotAveraged, NotStarted,
+                                 ppo_mistakes.mutant('no_lambda')])
+def test_in_the_grader_lying_about_the_outputs_gains_nothing(cls):
+    honest, lying = untrusted_report(cls), untrusted_report(cls, forge=True)
+    assert lying.cases_passed <= honest.cases_passed, (honest.summary_line(), lying.summary_line())
+
+
+def test_in_the_grader_what_cannot_be_forged_still_fails():
+    assert untrusted_report(PPO) and untrusted_report(ListLoopPPO)
+    # no gradient, float64 values, a detached term: each fails on what the parent verifies itself
+    loss_cases = sum(case.function == 'compute_loss' for case in rl_tests.make_cases())
+    assert untrusted_report(DetachedLosses, forge=True).cases_passed == NUMBER_OF_CASES - loss_cases
+    gae_cases = sum(case.function == 'compute_advantages' for case in rl_tests.make_cases())
+    assert untrusted_report(ComputesInFloat64).cases_passed == NUMBER_OF_CASES - gae_cases
+    assert untrusted_report(ComputesInFloat64, forge=True).cases_passed == 0  # and forging drops the gradients
+    detached = untrusted_report(LossWithDetachedClipTerm, forge=True)
+    assert not detached and {f.kind for f in detached.failures()} == {Kind.GRADIENT}
+    # what it cannot check is said, not counted
+    inplace = untrusted_report(ZeroesInputsAfterwards)
+    assert inplace and any('Not counted (reported by your code' in note for case in inplace.cases
+                           for note in case.notes)
