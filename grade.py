@@ -47,9 +47,8 @@ import time
 import grader_sandbox
 import notebook_code
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
 COLUMNS = ['submission', 'status', 'passed', 'failed', 'score', 'first_mistake', 'isolated', 'detail']
-STATUSES = ('ok', 'timeout', 'error', 'no PPO class', 'not a notebook')
+CHILD_STATUSES = ('ok', 'error', 'no PPO class')  # what a child may report; the parent adds the others
 DETAIL_LIMIT = 500             # characters of a gradebook detail
 NOTE_LIMIT, NOTES_LIMIT = 500, 20  # characters of one note from a submission's process, and how many
 NOTEBOOK_SIZE_LIMIT = 64 * 2**20
@@ -135,9 +134,11 @@ class Judge:
         results = []
         for index, case in enumerate(self.cases):
             observation = self._observation(observations, index, case)
-            result = self.rl_tests.judge(case, observation, self.expected[case.id], {})
+            # trusted=False: what the child says about its outputs (dtype, requires_grad, ...) is only a note
+            result = self.rl_tests.judge(case, observation, self.expected[case.id], {}, trusted=False)
             if any(failure.kind == rl_harness.Kind.WRONG_VALUE for failure in result.failures):
-                result = self.rl_tests.judge(case, observation, self.expected[case.id], self.mistakes(case))
+                result = self.rl_tests.judge(case, observation, self.expected[case.id], self.mistakes(case),
+                                             trusted=False)
             results.append(result)
         return rl_harness.Report(results)
 
@@ -249,7 +250,7 @@ def _parse(data):
         result = json.loads(data.decode('utf-8'))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    if not isinstance(result, dict) or result.get('status') not in ('ok', 'error', 'no PPO class'):
+    if not isinstance(result, dict) or result.get('status') not in CHILD_STATUSES:
         return None
     notes = result.get('notes', [])
     if not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
@@ -485,7 +486,8 @@ def summary(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0] + ': notebooks in, gradebook out.')
+    title = __doc__.split('\n\n')[0].rstrip('.')
+    parser = argparse.ArgumentParser(description=f'{title}: notebooks in, gradebook out.')
     parser.add_argument('submissions', help='folder with the submitted .ipynb files')
     parser.add_argument('--out', required=True, help='folder for gradebook.csv and feedback/')
     parser.add_argument('--timeout', type=float, default=60.0, help='seconds per submission (default: %(default)s)')

@@ -21,8 +21,8 @@ namespace that dies with grade.py), so a child's namespaces are nested in the
 template's. The namespace set-up below is the per-submission half that bubblewrap
 cannot do for a pre-forked process; bubblewrap does the filesystem view.
 
-The control protocol on the descriptor named on the command line (a SOCK_SEQPACKET socket to the parent), one JSON message
-per packet:
+The control protocol on the descriptor named on the command line (a SOCK_SEQPACKET
+socket to the parent), one JSON message per packet:
   template -> parent  {"ready": true}  once the imports are done
   parent -> template  {"timeout": s, "memory_mb": m}  + SCM_RIGHTS [job_fd, result_fd]
   template -> parent  {"exit": code or null, "signal": n or null, "timed_out": bool}

@@ -317,16 +317,16 @@ def test_hidden_cases_add_cases(tmp_path):
     assert 'SECRET-MARKER' not in bob and 'hidden_cases' not in bob and str(hidden) not in bob
 
 
-GARBAGE_OBSERVATIONS = [None, 5, 'x', [], {}, {'case_id': 3}, {'case_id': 'gae_course_1'},
-                        {'case_id': 'gae_course_2', 'failure': None, 'outputs': [{'name': 'advantages', 'type': 'Tensor',
-                                                                                 'shape': [10**9], 'values': [1.0]}],
-                         'gradients': {}, 'gradient_errors': {}, 'inputs_changed': False},
-                        {'case_id': 'gae_course_3', 'failure': {'kind': 'NOPE', 'message': 'x', 'function': None},
-                         'outputs': [], 'gradients': {}, 'gradient_errors': {}, 'inputs_changed': False},
-                        {'case_id': 'loss_course_1', 'failure': None, 'outputs': [{'name': 'actor_loss', 'type': 'Tensor',
-                                                                                  'shape': [], 'values': [10**400]}],
-                         'gradients': {'actor_loss': [float('nan')] * 10**4}, 'gradient_errors': {},
-                         'inputs_changed': 'yes'}]
+BAD_TENSOR = {'name': 'advantages', 'type': 'Tensor', 'shape': [10**9], 'values': [1.0]}
+HUGE_LOSS = {'name': 'actor_loss', 'type': 'Tensor', 'shape': [], 'values': [10**400]}
+GARBAGE_OBSERVATIONS = [
+    None, 5, 'x', [], {}, {'case_id': 3}, {'case_id': 'gae_course_1'},
+    {'case_id': 'gae_course_2', 'failure': None, 'outputs': [BAD_TENSOR], 'gradients': {}, 'gradient_errors': {},
+     'inputs_changed': False},
+    {'case_id': 'gae_course_3', 'failure': {'kind': 'NOPE', 'message': 'x', 'function': None}, 'outputs': [],
+     'gradients': {}, 'gradient_errors': {}, 'inputs_changed': False},
+    {'case_id': 'loss_course_1', 'failure': None, 'outputs': [HUGE_LOSS],
+     'gradients': {'actor_loss': [float('nan')] * 10**4}, 'gradient_errors': {}, 'inputs_changed': 'yes'}]
 
 
 def test_garbage_from_a_child_fails_its_cases():

@@ -154,7 +154,8 @@ def _forge():
     observations = []
     for case_id, values in rl_expected.EXPECTED.items():
         outputs = [{'name': name, 'type': 'Tensor', 'shape': [len(v)] if isinstance(v, list) else [],
-                    'dtype': 'torch.float32', 'requires_grad': name.endswith('loss'), 'values': v if isinstance(v, list) else [v]}
+                    'dtype': 'torch.float32', 'requires_grad': name.endswith('loss'),
+                    'values': v if isinstance(v, list) else [v]}
                    for name, v in values.items()]
         observations.append({'case_id': case_id, 'failure': None, 'outputs': outputs, 'gradients': {},
                              'gradient_errors': {}, 'inputs_changed': False})
