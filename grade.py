@@ -491,7 +491,9 @@ def main(argv=None):
     parser.add_argument('submissions', help='folder with the submitted .ipynb files')
     parser.add_argument('--out', required=True, help='folder for gradebook.csv and feedback/')
     parser.add_argument('--timeout', type=float, default=60.0, help='seconds per submission (default: %(default)s)')
-    parser.add_argument('--memory-mb', type=int, default=2048, help='memory cap per submission (default: %(default)s)')
+    parser.add_argument('--memory-mb', type=int, default=2048,
+                        help='memory cap per submission: its address space, including the ~0.7 GB of libraries '
+                             '(torch) imported before it runs (default: %(default)s)')
     parser.add_argument('--hidden', help='a Python file defining hidden_cases(rng), a list of extra rl_tests.Case')
     parser.add_argument('--jobs', type=int, default=2, help='submissions graded at once (default: %(default)s)')
     parser.add_argument('--isolation', choices=ISOLATION_CHOICES, default='auto',
