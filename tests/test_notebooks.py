@@ -99,7 +99,10 @@ def test_the_completed_notebook_is_an_nbgrader_source_notebook():
     tests = {name: role for name, role in roles.items() if name.startswith('test_')}
     assert sorted(tests) == sorted(f'test_{group}' for group in rl_tests.GROUPS)  # one cell per group
     assert all(role['grade'] and role['locked'] and role['points'] > 0 for role in tests.values())
-    assert sum(role['points'] for role in tests.values()) + roles['answers']['points'] == 13
+    total = sum(role['points'] for role in tests.values()) + roles['answers']['points']
+    assert total == 13
+    points_text = next(cell.source for cell in completed.cells if cell.source.startswith('**Points.**'))
+    assert f'Total: {total} points' in points_text  # what the notebook tells the students
     for group in rl_tests.GROUPS:
         assert cell_with_id(completed, f'test_{group}').source == f"rl_tests.assert_group(PPO, '{group}')"
     narrative = [cell for cell in completed.cells if cell.cell_type == 'markdown' and grade_id(cell) != 'answers']
