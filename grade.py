@@ -85,8 +85,9 @@ def load_hidden_cases(path, rng):
 
 class Judge:
     """The instructor's side of every case of one run: drawn from the secret seed, with
-    the reference's outputs computed once, and the known mistakes' outputs computed when a
-    submission first needs them (then kept for the rest of the run)."""
+    the reference's outputs computed once. The known mistakes' outputs on every case are
+    computed in the background from the start (a few seconds of one core per run) and
+    used from the first submission with a wrong value on."""
 
     def __init__(self, seed, hidden=None, base=None):
         """base: a Judge of the same seed without hidden cases, whose work is reused."""
@@ -98,10 +99,10 @@ class Judge:
         self.rl_tests = rl_tests
         if base is None:
             self.cases = rl_tests.make_cases(seed)
-            self.expected, self._mistakes, self._lock = {}, {}, threading.Lock()
+            self.expected, self._mistakes, self._locks = {}, {}, {}
         else:
             self.cases = list(base.cases)
-            self.expected, self._mistakes, self._lock = dict(base.expected), base._mistakes, base._lock
+            self.expected, self._mistakes, self._locks = dict(base.expected), base._mistakes, dict(base._locks)
         if hidden:
             extra = load_hidden_cases(hidden, np.random.default_rng([2, seed]))
             taken = {case.id for case in self.cases}
@@ -110,18 +111,21 @@ class Judge:
                     raise ValueError(f'hidden case id {case.id!r} is already used; give hidden cases their own ids')
                 taken.add(case.id)
             self.cases += extra
-        for case in self.cases:
-            if case.id not in self.expected:
-                self.expected[case.id] = rl_tests.observe(ppo_reference.PPO, case)
-                if self.expected[case.id].failure is not None:
-                    raise ValueError(f'the reference solution fails on case {case.id!r}: '
-                                     f'{self.expected[case.id].failure.message}')
+        new = [case for case in self.cases if case.id not in self.expected]
+        for case in new:
+            self.expected[case.id] = rl_tests.observe(ppo_reference.PPO, case)
+            if self.expected[case.id].failure is not None:
+                raise ValueError(f'the reference solution fails on case {case.id!r}: '
+                                 f'{self.expected[case.id].failure.message}')
+            self._locks[case.id] = threading.Lock()
         # the children receive exactly this: the inputs, never an expected value
         self.cases_json = json.dumps([case.to_data() for case in self.cases])
+        threading.Thread(target=lambda: [self.mistakes(case) for case in new], daemon=True,
+                         name='known mistakes').start()
 
     def mistakes(self, case):
         """{mistake id: Observation} of the known mistakes on this case's inputs."""
-        with self._lock:
+        with self._locks[case.id]:
             if case.id not in self._mistakes:
                 import ppo_mistakes
                 self._mistakes[case.id] = {mistake: self.rl_tests.observe(ppo_mistakes.mutant(mistake), case)
@@ -129,17 +133,21 @@ class Judge:
             return self._mistakes[case.id]
 
     def judge(self, observations):
-        """The rl_harness.Report of one submission's observations (list, one per case)."""
+        """The rl_harness.Report of one submission's observations (list, one per case).
+        Only values and gradients count: the child's claims about its outputs do not
+        (judge(trusted=False)). Mistakes are matched as soon as one case has a wrong
+        value, on every case, since evidence for and against them ranks them."""
         import rl_harness
-        results = []
-        for index, case in enumerate(self.cases):
-            observation = self._observation(observations, index, case)
-            # trusted=False: what the child says about its outputs (dtype, requires_grad, ...) is only a note
-            result = self.rl_tests.judge(case, observation, self.expected[case.id], {}, trusted=False)
-            if any(failure.kind == rl_harness.Kind.WRONG_VALUE for failure in result.failures):
-                result = self.rl_tests.judge(case, observation, self.expected[case.id], self.mistakes(case),
-                                             trusted=False)
-            results.append(result)
+        received = [self._observation(observations, index, case) for index, case in enumerate(self.cases)]
+
+        def verdicts(with_mistakes):
+            return [self.rl_tests.judge(case, observation, self.expected[case.id],
+                                        self.mistakes(case) if with_mistakes else {}, trusted=False)
+                    for case, observation in zip(self.cases, received)]
+
+        results = verdicts(False)
+        if any(failure.kind == rl_harness.Kind.WRONG_VALUE for result in results for failure in result.failures):
+            results = verdicts(True)
         return rl_harness.Report(results)
 
     def _observation(self, observations, index, case):
