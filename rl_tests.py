@@ -882,7 +882,7 @@ def _value_message(case, name, got, want):
         where = f'step {step}' if N == 1 or T > 1 else f'row {row}'
         where = f'environment {env}, {where}' if T > 1 else f'step {row}'
         places.append(f'{where}{" (" + event + ")" if event else ""}: got {fmt(got[row])}, expected {fmt(want[row])}')
-    more = f'; and {len(envs) - 2} more environments' if len(envs) > 2 else ''
+    more = f'; and {len(envs) - 2} more environment{"s" if len(envs) > 3 else ""}' if len(envs) > 2 else ''
     lead = 'the last wrong value' if T > 1 else 'the first wrong value'
     return (f'{name} are incorrect (max error {fmt(error.max())}); {lead}: ' + '; '.join(places) + more)
 
