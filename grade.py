@@ -86,8 +86,8 @@ def load_hidden_cases(path, rng):
 class Judge:
     """The instructor's side of every case of one run: drawn from the secret seed, with
     the reference's outputs computed once. The known mistakes' outputs on every case are
-    computed in the background from the start (a few seconds of one core per run) and
-    used from the first submission with a wrong value on."""
+    computed in the background while grading runs (10-20 s of one core per run) and used
+    from the first submission with a wrong value on."""
 
     def __init__(self, seed, hidden=None, base=None):
         """base: a Judge of the same seed without hidden cases, whose work is reused."""
@@ -111,8 +111,7 @@ class Judge:
                     raise ValueError(f'hidden case id {case.id!r} is already used; give hidden cases their own ids')
                 taken.add(case.id)
             self.cases += extra
-        new = [case for case in self.cases if case.id not in self.expected]
-        for case in new:
+        for case in [case for case in self.cases if case.id not in self.expected]:
             self.expected[case.id] = rl_tests.observe(ppo_reference.PPO, case)
             if self.expected[case.id].failure is not None:
                 raise ValueError(f'the reference solution fails on case {case.id!r}: '
@@ -120,16 +119,40 @@ class Judge:
             self._locks[case.id] = threading.Lock()
         # the children receive exactly this: the inputs, never an expected value
         self.cases_json = json.dumps([case.to_data() for case in self.cases])
-        threading.Thread(target=lambda: [self.mistakes(case) for case in new], daemon=True,
-                         name='known mistakes').start()
+        self._background, self._stop = None, threading.Event()
 
-    def mistakes(self, case):
-        """{mistake id: Observation} of the known mistakes on this case's inputs."""
+    def start_background(self):
+        """Computes the known mistakes' outputs of every case in a thread, until
+        stop_background() (grade_folder stops it before it returns)."""
+        if self._background is None or not self._background.is_alive():
+            self._stop = threading.Event()
+            self._background = threading.Thread(target=self._precompute, args=(self._stop,), daemon=True,
+                                                name='known mistakes')
+            self._background.start()
+
+    def stop_background(self):
+        self._stop.set()
+        if self._background is not None:
+            self._background.join()
+
+    def _precompute(self, stop):
+        for case in self.cases:
+            if stop.is_set():
+                return
+            self.mistakes(case, stop)
+
+    def mistakes(self, case, stop=None):
+        """{mistake id: Observation} of the known mistakes on this case's inputs (None if
+        `stop` was set before they were all computed)."""
+        import ppo_mistakes
         with self._locks[case.id]:
             if case.id not in self._mistakes:
-                import ppo_mistakes
-                self._mistakes[case.id] = {mistake: self.rl_tests.observe(ppo_mistakes.mutant(mistake), case)
-                                           for mistake in ppo_mistakes.applicable(case)}
+                found = {}
+                for mistake in ppo_mistakes.applicable(case):
+                    if stop is not None and stop.is_set():
+                        return None
+                    found[mistake] = self.rl_tests.observe(ppo_mistakes.mutant(mistake), case)
+                self._mistakes[case.id] = found
             return self._mistakes[case.id]
 
     def judge(self, observations):
@@ -402,7 +425,7 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
     paths = submission_paths(submissions)
     os.makedirs(os.path.join(out, 'feedback'), exist_ok=True)
     run_folder = tempfile.mkdtemp(prefix='grade-run-')
-    slots = None
+    slots = judge = None
     rows = [None] * len(paths)
     done = 0
 
@@ -428,6 +451,7 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
         if readable:  # the templates import torch while this process computes the expected values
             slots = Slots(kit, isolated, max(1, min(jobs, len(readable))), run_folder)
             judge = get_judge(secrets.randbits(62) if seed is None else seed, hidden)
+            judge.start_background()
             try:
                 slots.wait_ready()
             except grader_sandbox.SandboxError as exc:
@@ -465,6 +489,8 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
                                                                     f'{type(exc).__name__}: {exc}', DETAIL_LIMIT))
                 finish(index, graded)
     finally:
+        if judge is not None:
+            judge.stop_background()
         if slots is not None:
             slots.close()
         shutil.rmtree(run_folder, ignore_errors=True)
