@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 import rl_harness
-from rl_harness import (FAILED, CaseResult, Failure, Kind, Mistake, call, check_torch_tensor, collect, fmt,
+from rl_harness import (CaseResult, Failure, Kind, Mistake, call, check_torch_tensor, collect, fmt,
                         run_tests, shape_problem)
 
 rl_harness.HARNESS_FILES.add(os.path.abspath(__file__))
