@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 import grade
-from test_grade import SEED, TIMEOUT, SUBMISSIONS  # the same seed: the run shares the cases and their mistakes
+from test_grade import HIDDEN, SEED, TIMEOUT, SUBMISSIONS  # the same seed: the run shares its cases' work
 
 MARKER = 'grade-attack-survivor'
 SECRET = 'do-not-leak-4711'
@@ -277,7 +277,7 @@ def probe_view(port):
     return f'''
 def _found():
     import os, socket, sys
-    seen = {{'ipynb': 0, 'reference': 0, 'pytest': 0, 'gradebook': 0}}
+    seen = {{'ipynb': 0, 'reference': 0, 'pytest': 0, 'gradebook': 0, 'hidden': 0}}
     for root, dirs, files in os.walk('/'):
         if root.startswith(('/proc', '/sys', '/usr', '/dev', sys.prefix, sys.base_prefix)):
             dirs[:] = []
@@ -287,6 +287,7 @@ def _found():
             seen['ipynb'] += name.lower().endswith('.ipynb')
             seen['reference'] += name in ('ppo_reference.py', 'ppo_mistakes.py')
             seen['gradebook'] += name == 'gradebook.csv'
+            seen['hidden'] += 'hidden_cases' in name
     network = 0
     for address in (('127.0.0.1', {port}), ('1.1.1.1', 53)):
         try:
@@ -368,6 +369,8 @@ def attacked(tmp_path_factory):
     for name, text in submissions.items():
         (folder / f'{name}.ipynb').write_text(text, encoding='utf-8')
     out = tmp_path_factory.mktemp('attacks-out')
+    hidden = tmp_path_factory.mktemp('instructor') / 'hidden_cases_secret.py'
+    hidden.write_text(HIDDEN)
     run_folders = []  # the grader's temporary folders of this run
 
     def mkdtemp(*args, **kwargs):
@@ -378,7 +381,8 @@ def attacked(tmp_path_factory):
     grade.tempfile.mkdtemp = mkdtemp
     os.environ['GRADER_TEST_SECRET'] = SECRET
     try:
-        rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, jobs=2, seed=SEED, isolation='bwrap')
+        rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, jobs=2, seed=SEED, isolation='bwrap',
+                                  hidden=str(hidden))
     finally:
         grade.tempfile.mkdtemp = real_mkdtemp
         del os.environ['GRADER_TEST_SECRET']
@@ -388,7 +392,7 @@ def attacked(tmp_path_factory):
     for name in CONTROLS:
         (controls / f'{name}.ipynb').write_text(SUBMISSIONS[name], encoding='utf-8')
     clean = grade.grade_folder(str(controls), str(tmp_path_factory.mktemp('controls-out')), timeout=TIMEOUT,
-                               jobs=2, seed=SEED, isolation='bwrap')
+                               jobs=2, seed=SEED, isolation='bwrap', hidden=str(hidden))
     time.sleep(max(0.0, finished + 6 - time.monotonic()))  # a survivor would have acted by now
     return dict(folder=folder, out=out, rows={row['submission']: row for row in rows}, submissions=submissions,
                 clean={row['submission']: row for row in clean}, run_folders=run_folders)
@@ -409,8 +413,8 @@ def test_the_sandbox_hides_everything_but_the_kit(attacked):
     detail = attacked['rows']['attack_probe_view']['detail']
     assert 'VIEW ' in detail and ' END' in detail, detail
     view = dict(item.split('=') for item in detail.split('VIEW ')[1].split(' END')[0].split())
-    assert view == {'ipynb': '0', 'reference': '0', 'pytest': '0', 'gradebook': '0', 'network': '0', 'caps': '0',
-                    'root': '0', 'secret': '0', 'kit_writable': '0', 'parent': '0', 'processes': '0'}, view
+    assert view == {'ipynb': '0', 'reference': '0', 'pytest': '0', 'hidden': '0', 'gradebook': '0', 'network': '0',
+                    'caps': '0', 'root': '0', 'secret': '0', 'kit_writable': '0', 'parent': '0', 'processes': '0'}, view
 
 
 def test_batch_attacks_leave_a_complete_gradebook(attacked):
@@ -419,7 +423,9 @@ def test_batch_attacks_leave_a_complete_gradebook(attacked):
     assert [row['submission'] for row in table] == sorted(attacked['submissions'])
     assert all(row['isolated'] == 'yes' for row in table)
     assert 'hacked' not in (attacked['out'] / 'gradebook.csv').read_text()
-    assert len(list((attacked['out'] / 'feedback').iterdir())) == len(attacked['submissions'])
+    feedback = list((attacked['out'] / 'feedback').iterdir())
+    assert len(feedback) == len(attacked['submissions'])
+    assert not any('SECRET-MARKER' in path.read_text(encoding='utf-8') for path in feedback)
 
 
 def test_the_honest_rows_are_unchanged(attacked):
