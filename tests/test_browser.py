@@ -221,3 +221,32 @@ def test_the_student_notebook_in_jupyterlab(lab, page, tmp_path):
     code_cell(page, 'rl_gui.gae_explorer()').scroll_into_view_if_needed()
     screenshot('reopened')
     print('screenshots:', *shots, sep='\n  ')
+
+
+def test_the_stop_button_stops_run_all_before_the_half_trained_agent_is_used(lab, page, tmp_path):
+    url, folder = lab
+    name = 'interrupted.ipynb'
+    nbformat.write(set_quick(solved(released_student()), False), folder / name)  # the full training budget
+    page.goto(f'{url}/lab/tree/{name}?reset')
+    page.locator('.jp-Notebook').first.wait_for(timeout=START_TIMEOUT * 1000)
+    wait_for(lambda: 'Idle' in str(page.locator('.jp-StatusBar-Widget').all_inner_texts()), START_TIMEOUT,
+             'the kernel')
+    page.get_by_role('menuitem', name='Run', exact=True).click()
+    page.get_by_text('Run All Cells', exact=True).click()
+    training = code_cell(page, 'skip_if_grading(GRADING)')
+    progress = training.locator('.jp-OutputArea-output', has_text='steps/s')
+    wait_for(lambda: progress.count(), RUN_TIMEOUT, 'the progress line')
+    page.get_by_role('menuitem', name='Kernel', exact=True).click()
+    page.get_by_text('Interrupt Kernel', exact=True).click()  # the stop button's command
+
+    evaluation = code_cell(page, 'eval_returns = evaluate(')
+    wait_for(lambda: 'TrainingInterrupted' in evaluation.locator('.jp-OutputArea').inner_text(), RUN_TIMEOUT,
+             'the evaluation cell to say that training was interrupted')
+    assert 'interrupted after' in training.locator('.jp-OutputArea').inner_text()
+    evaluation.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / 'interrupted.png'))
+    wait_for(lambda: 'Idle' in str(page.locator('.jp-StatusBar-Widget').all_inner_texts()), 60, 'Run All to stop')
+    landing = code_cell(page, 'render.save_gif(')
+    assert landing.locator('.jp-OutputArea-output').count() == 0  # never ran: Run All stopped
+    assert not (folder / 'lunar_lander_landing.gif').exists()
+    print('screenshot:', tmp_path / 'interrupted.png')
