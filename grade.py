@@ -321,6 +321,14 @@ def _safe_filename(name):
     return safe
 
 
+def _spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula (a file named `=HYPERLINK(...)
+    .ipynb`) gets a leading apostrophe, as OWASP recommends against CSV injection."""
+    if isinstance(value, str) and value.startswith(('=', '+', '-', '@', '\t', '\r')):
+        return "'" + value
+    return value
+
+
 def _write_atomically(path, text):
     folder = os.path.dirname(path)
     with tempfile.NamedTemporaryFile('w', encoding='utf-8', errors=ERRORS, dir=folder, delete=False, newline='',
@@ -497,7 +505,7 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=COLUMNS, lineterminator='\n')
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _spreadsheet_safe(value) for key, value in row.items()} for row in rows)
     _write_atomically(os.path.join(out, 'gradebook.csv'), table.getvalue())
     return rows
 

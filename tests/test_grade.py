@@ -154,6 +154,7 @@ ODD_NAMES = [
     (b'zoe_caf\xe9_latin1.ipynb', SUBMISSIONS['erin_not_started'], 'zoe_caf\udce9_latin1'),
     (b'zed.ipynb', SUBMISSIONS['victor_garbage'], 'zed.ipynb'),
     (b'zed.IPYNB', SUBMISSIONS['trent_no_ppo'], 'zed.IPYNB'),
+    (b'=HYPERLINK("http:x").ipynb', SUBMISSIONS['victor_garbage'], '=HYPERLINK("http:x")'),
 ]
 DETERMINISTIC = ['alice_correct', 'bob_no_lambda', 'carol_max', 'erin_not_started', 'heidi_os_exit', 'victor_garbage']
 
@@ -189,6 +190,7 @@ def test_every_submission_gets_a_row_in_order(graded):
     assert list(table[0]) == grade.COLUMNS
     assert len(table) == len(SUBMISSIONS) + len(ODD_NAMES)
     assert set(rows) == set(SUBMISSIONS) | {name for _, _, name in ODD_NAMES}
+    assert '\'=HYPERLINK("http:x")' in {row['submission'] for row in table}  # not a formula in a spreadsheet
 
 
 def test_isolation_is_on_here_and_marked(graded):
@@ -220,6 +222,7 @@ def test_isolation_is_on_here_and_marked(graded):
     ('zoe_caf\udce9_latin1', 'ok', 0.0, ''),
     ('zed.ipynb', 'not a notebook', 0.0, ''),
     ('zed.IPYNB', 'no PPO class', 0.0, ''),
+    ('=HYPERLINK("http:x")', 'not a notebook', 0.0, ''),
 ])
 def test_gradebook_rows(graded, name, status, score, mistake):
     row = graded[2][name]
