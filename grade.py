@@ -55,6 +55,7 @@ NOTEBOOK_SIZE_LIMIT = 64 * 2**20
 ERRORS = 'backslashreplace'    # how text that cannot be UTF-8 (lone surrogates) is written
 ISOLATION_CHOICES = ('auto', 'bwrap', 'none')
 CANARY_TIMEOUT = 60.0          # seconds for the empty job that checks a new template
+SANDBOX_UID_BASE, UIDS_PER_RUN = 200_000, 64
 
 
 # ------------------------------------------------------------------------------------
@@ -349,6 +350,13 @@ def _stderr(message):
     print(message, file=sys.stderr, flush=True)
 
 
+def run_uids():
+    """The uids this process gives its sandboxes when it runs as root: unprivileged ones of
+    their own, so that a per-user process cap counts only theirs."""
+    start = SANDBOX_UID_BASE + (os.getpid() % 50_000) * UIDS_PER_RUN
+    return range(start, start + UIDS_PER_RUN)
+
+
 class Slots:
     """The templates of the run, one per job slot; a template that fails is replaced."""
 
@@ -364,7 +372,7 @@ class Slots:
     def _new(self, slot):
         uid = None
         if self.isolated and os.geteuid() == 0:  # its own unprivileged uid: process caps count per uid
-            uid = 200_000 + (os.getpid() % 100_000) * 16 + slot
+            uid = run_uids()[slot % UIDS_PER_RUN]
         template = grader_sandbox.Template(self.kit, self.isolated, uid,
                                            os.path.join(self.log_folder, f'template-{slot}.log'))
         template.slot = slot
