@@ -4,6 +4,7 @@ nothing else) and holds no solution, nbgrader roles on the completed notebook, a
 notebooks running headless."""
 
 import io
+import json
 import os
 import re
 import tokenize
@@ -11,10 +12,13 @@ import zipfile
 
 import nbformat
 import pytest
+import torch
 from nbclient import NotebookClient
 from testbook import testbook
 
 import build  # tools/, on the path via conftest
+import ppo_reference
+import record_episode  # tools/
 import rl_tests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -315,3 +319,15 @@ def test_a_students_own_correct_solution_in_the_release_passes_trains_and_shows(
         assert 'run this cell again to use the agent trained so far' in str(stopped.value)
         tb.execute_cell(evaluation)  # on purpose, the second time: it evaluates
         assert 'greedy evaluation over 20 episodes' in tb.cell_output_text(evaluation)
+
+
+def test_a_recorded_episode_has_a_value_for_every_state():
+    torch.manual_seed(0)
+    ac = ppo_reference.PPO(8, 4, 0.99, 0.95, 0.2, 16)  # untrained: it crashes soon, a short episode
+    episode = record_episode.record(ac, 'LunarLander-v3', episode_seed=3)
+    assert len(episode['values']) == len(episode['rewards']) + 1
+    assert episode['terminated'] != episode['truncated']
+    # the build turns it into the explorer's data, with λ = 0 being the TD errors
+    data = json.loads(build.gae_data(json.dumps({'about': 'a test', 'env_id': 'LunarLander-v3', **episode})))
+    assert len(data['advantages']) == len(build.GAMMAS) and len(data['advantages'][0]) == len(build.LAMBDAS)
+    assert data['deltas'][0] == data['advantages'][0][build.LAMBDAS.index(0.0)]
