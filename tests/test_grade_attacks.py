@@ -18,6 +18,9 @@ import pytest
 
 import grade
 from test_grade import HIDDEN, SEED, TIMEOUT, SUBMISSIONS  # the same seed: the run shares its cases' work
+from test_grade import needs_bubblewrap
+
+pytestmark = needs_bubblewrap  # never run these unsandboxed
 
 MARKER = 'grade-attack-survivor'
 SECRET = 'do-not-leak-4711'
