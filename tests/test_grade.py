@@ -29,8 +29,7 @@ def bubblewrap_here():
 
 
 BUBBLEWRAP, NO_BUBBLEWRAP = bubblewrap_here()
-needs_bubblewrap = pytest.mark.skipif(not BUBBLEWRAP, reason=f'no isolation here ({NO_BUBBLEWRAP}); '
-                                                              'apt-get install bubblewrap')
+needs_bubblewrap = pytest.mark.skipif(not BUBBLEWRAP, reason=f'no isolation here: {NO_BUBBLEWRAP}')
 TIMEOUT = 15
 SEED = 1
 CASES = 17  # rl_tests.make_cases(): 6 course cases + 11 of the kit's own
