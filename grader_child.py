@@ -57,6 +57,7 @@ CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 36, 38, 47, 4
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(ctypes.util.find_library('c') or None, use_errno=True) if sys.platform.startswith('linux') else None
@@ -135,6 +136,54 @@ def drop_privileges(uid):
     _check(_libc.capset(ctypes.byref(header), data), 'capset')
     _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), 'no_new_privs')
     _prctl(PR_SET_DUMPABLE, 0)
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [('code', ctypes.c_uint16), ('jt', ctypes.c_uint8), ('jf', ctypes.c_uint8), ('k', ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.POINTER(_SockFilter))]
+
+
+# (audit arch, {syscall: number}) of the architectures the filter knows (asm/unistd.h)
+_SYSCALLS = {'x86_64': (0xC000003E, dict(clone=56, unshare=272, setns=308, clone3=435)),
+             'aarch64': (0xC00000B7, dict(clone=220, unshare=97, setns=268, clone3=435))}
+CLONE_NEWUSER = 0x10000000
+
+
+def forbid_new_namespaces():
+    """A seccomp filter: no new user namespace (unshare/clone with CLONE_NEWUSER), no
+    setns, and clone3 answers ENOSYS so that the C library falls back to clone, whose
+    flags the filter can read. Without it a submission could create a user namespace of
+    its own: it would see nothing more, but reach more of the kernel. Returns False on
+    an architecture the filter does not know (nothing is installed then)."""
+    arch = _SYSCALLS.get(os.uname().machine)
+    if arch is None:
+        return False
+    audit_arch, numbers = arch
+    load, jump_eq, jump_set, ret = 0x20, 0x15, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | 1, 0x00050000 | 38
+    program = [  # (code, jump if true, jump if false, k); jumps count the instructions to skip
+        (load, 0, 0, 4),                             # 0: arch
+        (jump_eq, 0, 5, audit_arch),                 # 1: another arch: -> 7 allow
+        (load, 0, 0, 0),                             # 2: syscall number
+        (jump_eq, 8, 0, numbers['clone3']),          # 3: -> 12 ENOSYS
+        (jump_eq, 6, 0, numbers['setns']),           # 4: -> 11 EPERM
+        (jump_eq, 2, 0, numbers['unshare']),         # 5: -> 8 flags
+        (jump_eq, 1, 0, numbers['clone']),           # 6: -> 8 flags
+        (ret, 0, 0, allow),                          # 7
+        (load, 0, 0, 16),                            # 8: low 32 bits of the first argument (flags)
+        (jump_set, 1, 0, CLONE_NEWUSER),             # 9: -> 11 EPERM
+        (ret, 0, 0, allow),                          # 10
+        (ret, 0, 0, eperm),                          # 11
+        (ret, 0, 0, enosys),                         # 12
+    ]
+    filters = (_SockFilter * len(program))(*[_SockFilter(*instruction) for instruction in program])
+    fprog = _SockFprog(len(program), filters)
+    _check(_libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0)), 'seccomp')
+    return True
 
 
 def limit_resources(memory_mb, cpu_seconds, isolated):
@@ -232,6 +281,7 @@ def child(job_fd, result_fd, request, isolated):
             enter_namespaces(job_fd, result_fd)
             private_filesystems()
             drop_privileges(request.get('uid'))
+            forbid_new_namespaces()
         # a working folder of its own, inside a scratch folder of its own (`../x` stays inside too)
         work = os.path.join(tempfile.mkdtemp(dir='/tmp' if isolated else os.getcwd()), 'work')
         os.mkdir(work)

@@ -306,9 +306,11 @@ def _found():
     except OSError:
         kit_writable = 0
     others = [pid for pid in os.listdir('/proc') if pid.isdigit() and int(pid) != os.getpid()]
+    import ctypes
+    userns = int(ctypes.CDLL(None).unshare(0x10000000) == 0)  # CLONE_NEWUSER
     report = dict(seen, network=network, caps=int(capabilities, 16), root=int(os.getuid() == 0),
                   secret=int('{SECRET}' in str(os.environ)), kit_writable=kit_writable, parent=os.getppid(),
-                  processes=len(others))
+                  processes=len(others), userns=userns)
     return 'VIEW ' + ' '.join(f'{{key}}={{value}}' for key, value in sorted(report.items())) + ' END'
 raise RuntimeError(_found())
 '''
@@ -418,7 +420,8 @@ def test_the_sandbox_hides_everything_but_the_kit(attacked):
     assert 'VIEW ' in detail and ' END' in detail, detail
     view = dict(item.split('=') for item in detail.split('VIEW ')[1].split(' END')[0].split())
     assert view == {'ipynb': '0', 'reference': '0', 'pytest': '0', 'hidden': '0', 'gradebook': '0', 'network': '0',
-                    'caps': '0', 'root': '0', 'secret': '0', 'kit_writable': '0', 'parent': '0', 'processes': '0'}, view
+                    'caps': '0', 'root': '0', 'secret': '0', 'kit_writable': '0', 'parent': '0', 'processes': '0',
+                    'userns': '0'}, view
 
 
 def test_batch_attacks_leave_a_complete_gradebook(attacked):
