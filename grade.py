@@ -39,6 +39,7 @@ import queue
 import re
 import secrets
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -225,17 +226,39 @@ def _clean(text, limit):
 
 
 def read_submission(path, name, isolated):
-    """(row, Definitions) of a readable notebook, or a finished Graded for one that is not."""
+    """(row, Definitions) of a readable notebook, or a finished Graded for one that is not.
+    Never raises: whatever goes wrong while reading one notebook is that submission's row."""
     row = empty_row(name, isolated)
     try:
-        with open(path, 'rb') as file:
-            data = file.read(NOTEBOOK_SIZE_LIMIT + 1)
-        if len(data) > NOTEBOOK_SIZE_LIMIT:
-            raise notebook_code.NotANotebook(f'larger than {NOTEBOOK_SIZE_LIMIT // 2**20} MB')
+        data = _read_regular_file(path)
         return row, notebook_code.definitions(notebook_code.read_notebook(data))
     except (notebook_code.NotANotebook, OSError) as exc:
         row.update(status='not a notebook', detail=_clean(exc, DETAIL_LIMIT))
-        return Graded(row, [])
+    except Exception as exc:  # noqa: BLE001 - one notebook must not stop the batch (RecursionError, MemoryError...)
+        row.update(status='error', detail=_clean(f'the grader could not read this notebook: {type(exc).__name__}: '
+                                                 f'{exc}', DETAIL_LIMIT))
+    return Graded(row, [])
+
+
+def _read_regular_file(path):
+    """The bytes of a regular file (at most NOTEBOOK_SIZE_LIMIT); a symbolic link (e.g. to the
+    instructor's solution), a FIFO or a device is refused with NotANotebook."""
+    flags = os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0)
+    if os.path.islink(path):
+        raise notebook_code.NotANotebook('a symbolic link, not a regular file: not read (submit the notebook itself)')
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if os.path.islink(path):  # replaced by a link since
+            raise notebook_code.NotANotebook('a symbolic link, not a regular file: not read') from None
+        raise
+    with open(fd, 'rb') as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise notebook_code.NotANotebook('not a regular file (a FIFO, device or socket): not read')
+        data = file.read(NOTEBOOK_SIZE_LIMIT + 1)
+    if len(data) > NOTEBOOK_SIZE_LIMIT:
+        raise notebook_code.NotANotebook(f'larger than {NOTEBOOK_SIZE_LIMIT // 2**20} MB')
+    return data
 
 
 def grade_one(row, found, judge, template, timeout, memory_mb):
@@ -322,6 +345,22 @@ def _safe_filename(name):
     return safe
 
 
+def feedback_filenames(names):
+    """A distinct safe file name (without .md) for each gradebook name: a name that is
+    itself the safe form of another (`Jos_Garc_a-f5364fde` beside `José García`), or equal
+    to another but for case (on a case-insensitive disk), gets a number added."""
+    taken, result = set(), []
+    for name in names:
+        base = candidate = _safe_filename(name)
+        number = 1
+        while candidate.lower() in taken:
+            number += 1
+            candidate = f'{base}-{number}'
+        taken.add(candidate.lower())
+        result.append(candidate)
+    return result
+
+
 def _spreadsheet_safe(value):
     """A text cell that a spreadsheet would run as a formula (a file named `=HYPERLINK(...)
     .ipynb`) gets a leading apostrophe, as OWASP recommends against CSV injection."""
@@ -343,7 +382,9 @@ def submission_paths(folder):
     """The notebooks of a folder (*.ipynb in any case), sorted; names that are not valid
     UTF-8 come as str with surrogate escapes."""
     names = [name for name in os.listdir(folder) if name.lower().endswith('.ipynb')]
-    return sorted(os.path.join(folder, name) for name in names if os.path.isfile(os.path.join(folder, name)))
+    # not followed: a symbolic link (even to a folder) gets its row, refused by read_submission
+    return sorted(os.path.join(folder, name) for name in names
+                  if os.path.islink(os.path.join(folder, name)) or not os.path.isdir(os.path.join(folder, name)))
 
 
 def _stderr(message):
@@ -443,13 +484,15 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
     run_folder = tempfile.mkdtemp(prefix='grade-run-')
     slots = judge = None
     rows = [None] * len(paths)
+    names = submission_names(paths)
+    filenames = feedback_filenames(names)
     done = 0
 
     def finish(index, graded):
         nonlocal done
         rows[index] = graded.row
         done += 1
-        _write_atomically(os.path.join(out, 'feedback', _safe_filename(graded.row['submission']) + '.md'),
+        _write_atomically(os.path.join(out, 'feedback', filenames[index] + '.md'),
                           feedback_text(graded))
         if progress:
             progress(done, len(paths), graded.row)
@@ -458,7 +501,7 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
         kit = grader_sandbox.make_kit(run_folder)
         isolated = choose_isolation(isolation, kit, log)
         readable = {}
-        for index, (path, name) in enumerate(zip(paths, submission_names(paths))):
+        for index, (path, name) in enumerate(zip(paths, names)):
             found = read_submission(path, name, isolated)
             if isinstance(found, Graded):
                 finish(index, found)

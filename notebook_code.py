@@ -19,6 +19,8 @@ import ast
 import builtins
 import dataclasses
 import json
+import re
+import time
 import warnings
 
 import nbformat
@@ -27,6 +29,14 @@ from IPython.core.inputtransformer2 import TransformerManager
 # cell magics whose body IPython runs as ordinary Python in the user namespace
 BODY_MAGICS = ('time', 'capture')
 FUTURE_FLAGS = {name: getattr(__future__, name).compiler_flag for name in __future__.all_feature_names}
+CELL_SIZE_LIMIT = 200_000     # characters of one code cell grading reads (larger cells are skipped, said in a note)
+READ_BUDGET = 20.0            # seconds of reading per notebook; later cells are skipped, said in a note
+# calls a definition may make (module attributes, resolved through the notebook's imports): they only
+# describe values (`device = torch.device('cpu')`, `EPS = torch.finfo(torch.float32).tiny`)
+PURE_CALLS = frozenset({'torch.device', 'torch.finfo', 'torch.iinfo', 'torch.dtype', 'numpy.float32',
+                        'numpy.float64', 'numpy.int64', 'numpy.int32', 'numpy.finfo', 'numpy.iinfo',
+                        'numpy.dtype'})
+PURE_MODULES = ('math',)      # every function of these modules is pure
 
 
 class NotANotebook(Exception):
@@ -117,16 +127,28 @@ def python_of_cell(source):
     return TransformerManager().transform_cell(''.join(lines[start:])), start + 1
 
 
-def definitions(cells):
-    """The Definitions of a notebook's cells (see the module's docstring)."""
+def definitions(cells, budget=READ_BUDGET):
+    """The Definitions of a notebook's cells (see the module's docstring). Cells larger than
+    CELL_SIZE_LIMIT, and the cells after `budget` seconds of reading, are skipped with a note."""
     result = Definitions([], [], {})
     flags = 0
     defined = set(dir(builtins))  # names the kept code binds, in notebook order
+    modules = {}                  # name: the module an import bound to it (`np`: 'numpy')
+    deadline = time.monotonic() + budget
     for number, cell in enumerate(cells, 1):
         if not isinstance(cell, dict) or cell.get('cell_type') != 'code':
             continue
+        if time.monotonic() > deadline:
+            result.notes.append(f'cell {number} and the cells after it were skipped: reading the notebook took '
+                                f'more than {budget:g} s')
+            break
+        text = cell_source(cell)
+        if len(text) > CELL_SIZE_LIMIT:
+            result.notes.append(f'cell {number} was skipped: it has {len(text)} characters, more than grading reads '
+                                f'({CELL_SIZE_LIMIT}); move large data out of the notebook')
+            continue
         try:
-            source, first_line = python_of_cell(cell_source(cell))
+            source, first_line = python_of_cell(text)
             tree = compile(source, f'<cell {number}>', 'exec', ast.PyCF_ONLY_AST | flags, dont_inherit=True)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             result.notes.append(f'cell {number} was skipped: it does not parse ({type(exc).__name__}: {exc})')
@@ -136,33 +158,104 @@ def definitions(cells):
             if isinstance(node, ast.ImportFrom) and node.module == '__future__':
                 for alias in node.names:
                     flags |= FUTURE_FLAGS.get(alias.name, 0)
+        lines = _Lines(source)
         for node in tree.body:
-            _select(node, source, number, first_line - 1, flags, result, defined)
+            try:
+                _select(node, lines, number, first_line - 1, flags, result, defined, modules)
+            except RecursionError:  # a statement nested too deeply to inspect: not run
+                result.notes.append(f'cell {number}, line {node.lineno + first_line - 1} was not run: it is nested '
+                                    'too deeply to read')
     return result
 
 
-def _select(node, source, cell, offset, flags, result, defined):
-    kept = isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+class _Lines:
+    """A cell's lines, split once (ast.get_source_segment splits the whole source for every
+    call, which is quadratic in a cell's statements), split as the compiler splits them."""
+
+    def __init__(self, source):
+        self.lines, start = [], 0
+        for match in re.finditer(r'\r\n|\r|\n', source):
+            self.lines.append(source[start:match.end()])
+            start = match.end()
+        if start < len(source):
+            self.lines.append(source[start:])
+
+    def segment(self, node):
+        """The exact source text of `node` (its offsets count UTF-8 bytes, as ast's do)."""
+        first, last = node.lineno - 1, node.end_lineno - 1
+        if first == last:
+            return self.lines[first].encode()[node.col_offset:node.end_col_offset].decode()
+        head = self.lines[first].encode()[node.col_offset:].decode()
+        tail = self.lines[last].encode()[:node.end_col_offset].decode()
+        return ''.join([head, *self.lines[first + 1:last], tail])
+
+
+def _select(node, lines, cell, offset, flags, result, defined, modules):
+    kept = (isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            or _is_import_try(node, defined, modules))
     # an alias or constant runs only if everything it reads is defined by then (`ac = result.ac` is not)
-    optional = not kept and _is_definition(node) and _reads(node) <= defined
+    optional = not kept and _is_definition(node, modules) and _reads(node) <= defined
     if kept or optional:
         decorators = getattr(node, 'decorator_list', [])
-        code = ''.join(f'@{ast.get_source_segment(source, d)}\n' for d in decorators)
-        code += ast.get_source_segment(source, node)
+        code = ''.join(f'@{lines.segment(d)}\n' for d in decorators)
+        code += lines.segment(node)
         line = (decorators[0].lineno if decorators else node.lineno) + offset
         result.pieces.append(Piece(cell, line, code, flags, optional))
         reads = {name.id for name in ast.walk(node) if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load)}
-        for bound in _binds(node) | _attribute_bases(node):
-            result.reads.setdefault(bound, set()).update(reads)
-        defined.update(_binds(node))
+        bound = _binds(node)
+        for name in bound | _attribute_bases(node):
+            result.reads.setdefault(name, set()).update(reads)
+        defined.update(bound)
+        for name in bound:
+            modules.pop(name, None)
+        if isinstance(node, ast.Import):
+            modules.update({alias.asname or alias.name.split('.')[0]: alias.name if alias.asname
+                            else alias.name.split('.')[0] for alias in node.names})
         return
-    if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for target in targets:
-            for name in ast.walk(target):
-                if isinstance(name, ast.Name):
-                    result.skipped.setdefault(name.id, (cell, node.lineno + offset))
-                    defined.discard(name.id)  # in Jupyter it now holds what grading does not compute
+    # names the statement (or a block of it: if, try, for, with) binds hold what grading does not compute
+    for name in _assigned_names(node):
+        result.skipped.setdefault(name, (cell, node.lineno + offset))
+        defined.discard(name)
+        modules.pop(name, None)
+
+
+def _assigned_names(node):
+    """Every name a statement not run would bind, in any block inside it (not inside its
+    functions' or classes' bodies)."""
+    names, stack = set(), [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(current.name)
+            continue
+        if isinstance(current, (ast.Import, ast.ImportFrom)):
+            names.update(alias.asname or alias.name.split('.')[0] for alias in current.names if alias.name != '*')
+        elif isinstance(current, ast.Name) and isinstance(current.ctx, ast.Store):
+            names.add(current.id)
+        elif isinstance(current, ast.ExceptHandler) and current.name:
+            names.add(current.name)
+        if not isinstance(current, ast.Lambda):
+            stack.extend(ast.iter_child_nodes(current))
+    return names
+
+
+def _is_import_try(node, defined, modules):
+    """`try: from torch.nn.functional import mse_loss` / `except ImportError: mse_loss = None`:
+    a try whose body only imports and whose handlers (of named exceptions) only assign
+    definitions or pass."""
+    if not isinstance(node, ast.Try) or node.orelse or node.finalbody:
+        return False
+    if not all(isinstance(statement, (ast.Import, ast.ImportFrom)) for statement in node.body):
+        return False
+    for handler in node.handlers:
+        if handler.type is not None and not (_is_reference(handler.type) or (
+                isinstance(handler.type, ast.Tuple) and all(_is_reference(e) for e in handler.type.elts))):
+            return False
+        for statement in handler.body:
+            if not (isinstance(statement, ast.Pass) or (_is_definition(statement, modules)
+                                                        and _reads(statement) <= defined)):
+                return False
+    return True
 
 
 def _binds(node):
@@ -173,6 +266,8 @@ def _binds(node):
         return {alias.asname or alias.name for alias in node.names}  # `*`: unknown names stay unknown
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {node.name}
+    if isinstance(node, ast.Try):
+        return _assigned_names(node) - {handler.name for handler in node.handlers if handler.name}
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     return {name.id for target in targets if not isinstance(target, (ast.Attribute, ast.Subscript))
             for name in ast.walk(target) if isinstance(name, ast.Name)}
@@ -206,45 +301,85 @@ def _reads(node):
     return names
 
 
-def _is_definition(node):
-    """An assignment that only names or combines things: no call, no loop, no comprehension."""
+def _is_definition(node, modules=None):
+    """An assignment that only names or combines things: no call (but PURE_CALLS), no loop,
+    no comprehension."""
     if isinstance(node, ast.Assign):
         targets, value = node.targets, node.value
     elif isinstance(node, ast.AnnAssign) and node.value is not None:
         targets, value = [node.target], node.value
     else:
         return False
-    return all(_is_target(target) for target in targets) and _is_pure(value)
+    return all(_is_target(target, modules) for target in targets) and _is_pure(value, modules)
 
 
-def _is_target(node):
-    if isinstance(node, ast.Name):
-        return True
-    if isinstance(node, (ast.Tuple, ast.List)):
-        return all(_is_target(element) for element in node.elts)
-    if isinstance(node, ast.Attribute):  # PPO.compute_advantages = gae
-        return _is_reference(node.value)
-    if isinstance(node, ast.Subscript):  # SETTINGS['clip'] = 0.2
-        return _is_reference(node.value) and _is_pure(node.slice)
-    return False
+def _is_target(node, modules=None):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (ast.Tuple, ast.List)):
+            stack.extend(current.elts)
+        elif isinstance(current, ast.Attribute):  # PPO.compute_advantages = gae
+            if not _is_reference(current.value):
+                return False
+        elif isinstance(current, ast.Subscript):  # SETTINGS['clip'] = 0.2
+            if not (_is_reference(current.value) and _is_pure(current.slice, modules)):
+                return False
+        elif not isinstance(current, ast.Name):
+            return False
+    return True
+
+
+def _dotted(node):
+    """'torch.finfo' for the expression torch.finfo; None for anything but names and attributes."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return '.'.join(reversed(parts))
 
 
 def _is_reference(node):
-    return isinstance(node, ast.Name) or (isinstance(node, ast.Attribute) and _is_reference(node.value))
+    return _dotted(node) is not None
+
+
+def _is_pure_call(node, modules):
+    """A call of PURE_CALLS, named through a module the notebook imported (`np.float32(1)`)."""
+    name = _dotted(node.func)
+    if name is None or not modules or '.' not in name:
+        return False
+    head, rest = name.split('.', 1)
+    if head not in modules:
+        return False
+    full = f'{modules[head]}.{rest}'
+    return full in PURE_CALLS or any(full.startswith(module + '.') and full.count('.') == 1
+                                     for module in PURE_MODULES)
 
 
 _OPERATORS = (ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Tuple, ast.List, ast.Set, ast.Dict,
-              ast.Subscript, ast.Slice, ast.JoinedStr, ast.FormattedValue, ast.Starred)
-_LEAVES = (ast.Constant, ast.Name, ast.Attribute, ast.Lambda, ast.Load, ast.expr_context, ast.operator, ast.unaryop,
-           ast.boolop, ast.cmpop)
+              ast.Subscript, ast.Slice, ast.JoinedStr, ast.FormattedValue, ast.Starred, ast.keyword)
+_LEAVES = (ast.Constant, ast.Name, ast.Load, ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
 
 
-def _is_pure(node):
-    """Constants, names, attributes, lambdas, and operators on them."""
-    if isinstance(node, ast.Lambda):
-        return True  # its body runs only when called
-    if isinstance(node, ast.Attribute):
-        return _is_pure(node.value)
-    if isinstance(node, _OPERATORS):
-        return all(_is_pure(child) for child in ast.iter_child_nodes(node))
-    return isinstance(node, _LEAVES)
+def _is_pure(node, modules=None):
+    """Constants, names, attributes, lambdas, calls of PURE_CALLS, and operators on them.
+    Iterative: an expression of thousands of operators must not exhaust the stack."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Lambda):
+            continue  # its body runs only when called
+        if isinstance(current, ast.Attribute):
+            stack.append(current.value)
+        elif isinstance(current, ast.Call):
+            if not _is_pure_call(current, modules):
+                return False
+            stack.extend(current.args + current.keywords)
+        elif isinstance(current, _OPERATORS):
+            stack.extend(ast.iter_child_nodes(current))
+        elif not isinstance(current, _LEAVES):
+            return False
+    return True

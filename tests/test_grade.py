@@ -128,7 +128,30 @@ def version_3():
     return nbformat.writes(nbformat.convert(completed(), 3))
 
 
+def top_level_helpers():
+    """A device and an epsilon made by calls at top level, used in the class."""
+    notebook = copy.deepcopy(completed())
+    cell = ppo_cell(notebook)
+    cell.source = cell.source.replace('class PPO(nn.Module):\n',
+                                      'class PPO(nn.Module):\n    where = DEVICE\n    tiny = EPS * 0\n')
+    notebook.cells.insert(notebook.cells.index(cell), nbformat.v4.new_code_cell(
+        "import torch\nDEVICE = torch.device('cpu')\nEPS = torch.finfo(torch.float32).tiny\n"))
+    return nbformat.writes(notebook)
+
+
+def try_import():
+    """try: from torch.nn.functional import mse_loss / except ImportError: mse_loss = None; used in the class."""
+    notebook = copy.deepcopy(completed())
+    cell = ppo_cell(notebook)
+    cell.source = cell.source.replace('class PPO(nn.Module):\n', 'class PPO(nn.Module):\n    loss = mse_loss\n')
+    notebook.cells.insert(notebook.cells.index(cell), nbformat.v4.new_code_cell(
+        'try:\n    from torch.nn.functional import mse_loss\nexcept ImportError:\n    mse_loss = None\n'))
+    return nbformat.writes(notebook)
+
+
 HONEST_ODD = {
+    'odd_top_level_calls': top_level_helpers(),
+    'odd_try_import': try_import(),
     'odd_future_annotations': future_annotations(),
     'odd_alias': alias(),
     'odd_method_assigned': method_assigned(),
@@ -157,6 +180,10 @@ SUBMISSIONS = {
     'trent_no_ppo': nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('import torch')])),
     'victor_garbage': '{"cells": [ this is not json',
     'walter_json_not_notebook': json.dumps({'hello': 'world'}),
+    # 600 operators: deeper than a recursive reader can go (it once stopped the whole batch)
+    'olga_deep_expressions': with_ppo_patch(N_LINE, N_LINE, extra_cell='\n'.join([
+        'SCALE = ' + ' + '.join(['1'] * 600), 'x = a' + '[0]' * 600, 'y = ' + '1 if 1 else ' * 600 + '1',
+        's = ' + '+'.join(['"a"'] * 600)])),
     **HONEST_ODD,
 }
 # files whose names are odd: (file name as bytes, content, gradebook name)
@@ -166,7 +193,12 @@ ODD_NAMES = [
     (b'zed.ipynb', SUBMISSIONS['victor_garbage'], 'zed.ipynb'),
     (b'zed.IPYNB', SUBMISSIONS['trent_no_ppo'], 'zed.IPYNB'),
     (b'=HYPERLINK("http:x").ipynb', SUBMISSIONS['victor_garbage'], '=HYPERLINK("http:x")'),
+    # the second is the first's safe file name: their feedback files must stay apart
+    ('José García.ipynb'.encode(), SUBMISSIONS['victor_garbage'], 'José García'),
+    (b'Jos_Garc_a-f5364fde.ipynb', SUBMISSIONS['walter_json_not_notebook'], 'Jos_Garc_a-f5364fde'),
 ]
+# symbolic links in the folder: (link name, target) -- refused, never followed
+LINKS = [('linus_link_to_solution.ipynb', os.path.join(ROOT, 'ppo_lunarlander.ipynb'))]
 DETERMINISTIC = ['alice_correct', 'bob_no_lambda', 'carol_max', 'erin_not_started', 'heidi_os_exit', 'victor_garbage']
 
 
@@ -183,6 +215,8 @@ def graded(tmp_path_factory):
     for name, text, _ in ODD_NAMES:
         with open(os.path.join(os.fsencode(folder), name), 'w', encoding='utf-8') as file:
             file.write(text)
+    for name, target in LINKS:
+        os.symlink(target, folder / name)
     (folder / 'README.txt').write_text('not a submission')
     (folder / 'folder.ipynb').mkdir()  # a folder is not a submission
     out = tmp_path_factory.mktemp('out')
@@ -199,8 +233,8 @@ def test_every_submission_gets_a_row_in_order(graded):
     folder, out, rows = graded
     table = gradebook(out)
     assert list(table[0]) == grade.COLUMNS
-    assert len(table) == len(SUBMISSIONS) + len(ODD_NAMES)
-    assert set(rows) == set(SUBMISSIONS) | {name for _, _, name in ODD_NAMES}
+    assert len(table) == len(SUBMISSIONS) + len(ODD_NAMES) + len(LINKS)
+    assert set(rows) == set(SUBMISSIONS) | {name for _, _, name in ODD_NAMES} | {name[:-6] for name, _ in LINKS}
     assert '\'=HYPERLINK("http:x")' in {row['submission'] for row in table}  # not a formula in a spreadsheet
 
 
@@ -228,12 +262,16 @@ def test_isolation_is_on_here_and_marked(graded):
     ('trent_no_ppo', 'no PPO class', 0.0, ''),
     ('victor_garbage', 'not a notebook', 0.0, ''),
     ('walter_json_not_notebook', 'not a notebook', 0.0, ''),
+    ('olga_deep_expressions', 'ok', 100.0, ''),
+    ('linus_link_to_solution', 'not a notebook', 0.0, ''),
     *[(name, 'ok', 100.0, '') for name in HONEST_ODD],
     ('yvonne_upper', 'ok', 100.0, ''),
     ('zoe_caf\udce9_latin1', 'ok', 0.0, ''),
     ('zed.ipynb', 'not a notebook', 0.0, ''),
     ('zed.IPYNB', 'no PPO class', 0.0, ''),
     ('=HYPERLINK("http:x")', 'not a notebook', 0.0, ''),
+    ('José García', 'not a notebook', 0.0, ''),
+    ('Jos_Garc_a-f5364fde', 'not a notebook', 0.0, ''),
 ])
 def test_gradebook_rows(graded, name, status, score, mistake):
     row = graded[2][name]
@@ -258,6 +296,7 @@ def test_details_say_what_happened(graded):
     assert rows['victor_garbage']['detail'].startswith('not valid JSON')
     assert rows['walter_json_not_notebook']['detail'] == 'valid JSON, but not a notebook (no list of cells)'
     assert rows['trent_no_ppo']['detail'] == 'no class named PPO is defined'
+    assert rows['linus_link_to_solution']['detail'].startswith('a symbolic link, not a regular file: not read')
 
 
 def test_feedback_is_the_students_report(graded):
@@ -274,7 +313,10 @@ def test_feedback_is_the_students_report(graded):
     assert f'`SCALE` is assigned in cell {last_cell}, line 1, which grading does not run' in kevin
     assert 'not implemented yet' in (out / 'feedback' / 'erin_not_started.md').read_text()
     assert 'could not be graded (status: timeout)' in (out / 'feedback' / 'frank_infinite_loop.md').read_text()
-    assert len(list((out / 'feedback').iterdir())) == len(SUBMISSIONS) + len(ODD_NAMES)
+    assert len(list((out / 'feedback').iterdir())) == len(SUBMISSIONS) + len(ODD_NAMES) + len(LINKS)
+    # a name that is another's safe file name does not overwrite its feedback
+    assert 'not valid JSON' in (out / 'feedback' / 'Jos_Garc_a-f5364fde-2.md').read_text()
+    assert 'valid JSON, but not a notebook' in (out / 'feedback' / 'Jos_Garc_a-f5364fde.md').read_text()
 
 
 def test_honest_notebooks_get_no_notes(graded):
@@ -286,7 +328,8 @@ def test_written_files_stay_in_the_sandbox(graded):
     folder, out, _ = graded
     assert 'hacked' not in (out / 'gradebook.csv').read_text()
     assert sorted(os.listdir(folder)) == sorted([f'{name}.ipynb' for name in SUBMISSIONS] + ['README.txt',
-                                                'folder.ipynb'] + [os.fsdecode(name) for name, _, _ in ODD_NAMES])
+                                                'folder.ipynb'] + [os.fsdecode(name) for name, _, _ in ODD_NAMES]
+                                               + [name for name, _ in LINKS])
 
 
 def test_fresh_cases_give_the_same_gradebook(graded, tmp_path):
@@ -393,6 +436,49 @@ def test_feedback_files_of_similar_names_stay_apart():
     assert grade._safe_filename('alice') == 'alice'
     assert grade._safe_filename('a b') != grade._safe_filename('a_b') == 'a_b'
     assert grade._safe_filename('caf\udce9') != grade._safe_filename('caf_')
+
+
+def test_feedback_file_names_are_distinct_in_a_batch():
+    names = ['José García', 'Jos_Garc_a-f5364fde', 'alice', 'Alice', 'alice-2']
+    files = grade.feedback_filenames(names)
+    assert len({name.lower() for name in files}) == len(names)
+    assert files[:3] == ['Jos_Garc_a-f5364fde', 'Jos_Garc_a-f5364fde-2', 'alice']
+
+
+def test_one_unreadable_notebook_is_its_own_row(tmp_path, monkeypatch):
+    """Whatever goes wrong while reading one notebook stays in its row."""
+    (tmp_path / 'a.ipynb').write_text(SUBMISSIONS['trent_no_ppo'])
+
+    def fail(cells, *args, **kwargs):
+        raise RecursionError('maximum recursion depth exceeded')
+    monkeypatch.setattr(grade.notebook_code, 'definitions', fail)
+    found = grade.read_submission(str(tmp_path / 'a.ipynb'), 'a', True)
+    assert found.row['status'] == 'error'
+    assert found.row['detail'] == ('the grader could not read this notebook: RecursionError: maximum recursion depth '
+                                   'exceeded')
+
+
+def test_reading_is_linear_and_bounded():
+    import ast
+    import notebook_code
+    source = 'é = "ü"; b = 2\r\nclass C:\n    x = "日本"  # ü\n\x0cy = (1,\n     2)\n' + 'x = 1\n' * 3000
+    lines = notebook_code._Lines(source)
+    for node in ast.parse(source).body:
+        assert lines.segment(node) == ast.get_source_segment(source, node)
+    found = notebook_code.definitions([{'cell_type': 'code', 'source': source}])
+    assert len(found.pieces) == 3004 and not found.notes
+    big = {'cell_type': 'code', 'source': 'x = "' + 'a' * notebook_code.CELL_SIZE_LIMIT + '"'}
+    assert notebook_code.definitions([big]).notes[0].startswith('cell 1 was skipped: it has ')
+    late = notebook_code.definitions([{'cell_type': 'code', 'source': 'x = 1'}], budget=-1)
+    assert late.notes == ['cell 1 and the cells after it were skipped: reading the notebook took more than -1 s']
+
+
+def test_blocks_not_run_are_named():
+    import notebook_code
+    found = notebook_code.definitions([{'cell_type': 'code', 'source': 'if QUICK:\n    N = 1\nelse:\n    N = 2\n'
+                                        'try:\n    M = load()\nexcept OSError:\n    M = 3\n'
+                                        'class PPO:\n    n = N + M\n'}])
+    assert found.unrun_names() == {'N': (1, 1), 'M': (1, 5)}
 
 
 def test_command_line(tmp_path):
