@@ -49,7 +49,8 @@ JOB_LIMIT = 64 * 2**20            # bytes of a job a child accepts
 FILE_SIZE_LIMIT = 64 * 2**20      # largest file a submission may write
 TMP_SIZE = '256m'                 # its private /tmp (tmpfs: counted against the host's memory)
 SHM_SIZE = '64m'
-PROCESS_LIMIT = 16                # processes and threads of one submission (isolated mode); memory is per process
+PROCESS_LIMIT = 1                 # processes and threads of one submission (isolated mode): itself only, so that
+                                  # its memory cap (per process) is the whole submission's
 
 # Linux constants (linux/sched.h, linux/mount.h, linux/prctl.h)
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000

@@ -256,6 +256,25 @@ for folder in ('/tmp', '/dev/shm', '.'):
         pass
 '''
 
+# memory is capped per process: a second process (or a thread) would multiply the cap
+SECOND_PROCESS = '''
+import os, threading
+try:
+    pid = os.fork()
+except OSError:
+    pid = None
+if pid == 0:
+    os._exit(0)
+if pid:
+    raise RuntimeError('a second process started')
+try:
+    threading.Thread(target=print).start()
+    raise RuntimeError('a thread started')
+except RuntimeError as exc:
+    if 'started' in str(exc):
+        raise
+'''
+
 SURROGATES = '''
 raise ValueError('\\udcff\\ud800 lone surrogates ' + chr(0xdfff))
 '''
@@ -336,6 +355,7 @@ BATCH_ATTACKS = {
     'attack_kill_everything': with_class_body(KILL_EVERYTHING, base=SUBMISSIONS['alice_correct']),
     'attack_survivor': with_class_body(SURVIVOR),
     'attack_fork_bomb': with_class_body(FORK_BOMB),
+    'attack_second_process': with_class_body(SECOND_PROCESS, base=SUBMISSIONS['alice_correct']),
     'attack_fill_disks': with_class_body(FILL_DISKS),
     'attack_surrogates': with_class_body(SURROGATES),
     'attack_csv_injection': with_class_body(CSV_INJECTION),
@@ -450,6 +470,12 @@ def test_what_a_batch_attack_gets(attacked, name, status):
     row = attacked['rows'][name]
     assert row['status'] == status and row['score'] == 0.0, row
     assert len(row['detail']) <= grade.DETAIL_LIMIT and '\n' not in row['detail']
+
+
+def test_a_submission_is_one_process(attacked):
+    """It can start no process and no thread (it would raise and score nothing), so its
+    memory cap, per process, is the whole submission's."""
+    assert attacked['rows']['attack_second_process']['score'] == 100.0, attacked['rows']['attack_second_process']
 
 
 def test_a_killer_only_kills_its_own_sandbox(attacked):
