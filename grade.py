@@ -331,7 +331,15 @@ def feedback_text(graded):
         lines += ['', 'Notes:'] + [f'- {note}' for note in graded.notes]
     if graded.report is not None:
         lines += ['', graded.report.to_markdown()]
-    return '\n'.join(lines).rstrip('\n') + '\n'
+    return _no_html('\n'.join(lines).rstrip('\n') + '\n')
+
+
+def _no_html(markdown):
+    """The feedback with every `<` that could open an HTML tag, comment or declaration in
+    Markdown (CommonMark: `<` then a letter, `/`, `!` or `?`) written as `&lt;`: a student's
+    exception text or file name must not render as HTML in a learning platform. Our own
+    text holds no HTML; `a < b` and `<=` stay as they are."""
+    return re.sub(r'<(?=[A-Za-z/!?])', '&lt;', markdown)
 
 
 # ------------------------------------------------------------------------------------

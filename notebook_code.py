@@ -9,8 +9,12 @@ their body.
 Of the top-level statements, grading runs those that define things without side effects:
 imports, functions, classes, and assignments whose value is a constant expression or a
 reference to something defined (`EPS = 2 ** -20`, `PPO = MyPPO`,
-`PPO.compute_advantages = gae`, `act = lambda x: x`). Any call, loop or other statement
-(training, rendering) is not run. All of this only *selects* code: it runs later, in the
+`PPO.compute_advantages = gae`, `act = lambda x: x`, and calls that only describe values,
+PURE_CALLS: `device = torch.device('cpu')`, `EPS = torch.finfo(torch.float32).tiny`), and
+try-blocks of imports whose handlers only assign such definitions (`try: from x import f` /
+`except ImportError: f = None`). Any other call, loop or statement (training, rendering)
+is not run; the names it binds (in any if/try/for block) are named in the feedback when
+the class reads them. All of this only *selects* code: it runs later, in the
 grading sandbox.
 """
 
@@ -35,7 +39,8 @@ READ_BUDGET = 20.0            # seconds of reading per notebook; later cells are
 # describe values (`device = torch.device('cpu')`, `EPS = torch.finfo(torch.float32).tiny`)
 PURE_CALLS = frozenset({'torch.device', 'torch.finfo', 'torch.iinfo', 'torch.dtype', 'numpy.float32',
                         'numpy.float64', 'numpy.int64', 'numpy.int32', 'numpy.finfo', 'numpy.iinfo',
-                        'numpy.dtype'})
+                        'numpy.dtype', 'torch.cuda.is_available', 'torch.backends.mps.is_available',
+                        'torch.get_default_dtype'})
 PURE_MODULES = ('math',)      # every function of these modules is pure
 
 

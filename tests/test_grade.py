@@ -481,6 +481,14 @@ def test_blocks_not_run_are_named():
     assert found.unrun_names() == {'N': (1, 1), 'M': (1, 5)}
 
 
+def test_feedback_renders_no_html_of_the_student():
+    row = dict(grade.empty_row('<img src=x onerror=alert(1)>', True), status='error',
+               detail='ValueError: </div><script>alert(1)</script>')
+    text = grade.feedback_text(grade.Graded(row, ['raised <!-- x --> when a < b and c <= d']))
+    assert '<' + 'img' not in text and '<' + 'script' not in text and '<' + '/div' not in text and '<' + '!' not in text
+    assert '&lt;script>alert(1)&lt;/script>' in text and 'a < b and c <= d' in text
+
+
 def test_command_line(tmp_path):
     subset = tmp_path / 'subset'
     subset.mkdir()
