@@ -230,8 +230,10 @@ def read_submission(path, name, isolated):
     Never raises: whatever goes wrong while reading one notebook is that submission's row."""
     row = empty_row(name, isolated)
     try:
-        data = _read_regular_file(path)
-        return row, notebook_code.definitions(notebook_code.read_notebook(data))
+        start = time.monotonic()
+        cells = notebook_code.read_notebook(_read_regular_file(path))
+        # one budget for the whole notebook: what nbformat took counts too
+        return row, notebook_code.definitions(cells, notebook_code.READ_BUDGET - (time.monotonic() - start))
     except (notebook_code.NotANotebook, OSError) as exc:
         row.update(status='not a notebook', detail=_clean(exc, DETAIL_LIMIT))
     except Exception as exc:  # noqa: BLE001 - one notebook must not stop the batch (RecursionError, MemoryError...)

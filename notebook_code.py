@@ -34,6 +34,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 BODY_MAGICS = ('time', 'capture')
 FUTURE_FLAGS = {name: getattr(__future__, name).compiler_flag for name in __future__.all_feature_names}
 CELL_SIZE_LIMIT = 200_000     # characters of one code cell grading reads (larger cells are skipped, said in a note)
+CELL_COUNT_LIMIT = 10_000     # cells of a notebook grading reads (nbformat alone takes ~15 s for 200,000)
 READ_BUDGET = 20.0            # seconds of reading per notebook; later cells are skipped, said in a note
 # calls a definition may make (module attributes, resolved through the notebook's imports): they only
 # describe values (`device = torch.device('cpu')`, `EPS = torch.finfo(torch.float32).tiny`)
@@ -95,6 +96,11 @@ def read_notebook(data):
         raise NotANotebook(f'not valid JSON ({exc})') from None
     if not isinstance(raw, dict) or not isinstance(raw.get('cells', raw.get('worksheets')), list):
         raise NotANotebook('valid JSON, but not a notebook (no list of cells)')
+    count = len(raw['cells']) if isinstance(raw.get('cells'), list) else sum(
+        len(sheet.get('cells', ())) if isinstance(sheet, dict) and isinstance(sheet.get('cells'), list) else 0
+        for sheet in raw['worksheets'])
+    if count > CELL_COUNT_LIMIT:
+        raise NotANotebook(f'it has {count} cells; grading reads notebooks of at most {CELL_COUNT_LIMIT} cells')
     if 'nbformat' not in raw and isinstance(raw.get('cells'), list):
         return raw['cells']  # a hand-made v4 notebook without its version: read its cells as they are
     try:

@@ -469,6 +469,9 @@ def test_reading_is_linear_and_bounded():
     assert len(found.pieces) == 3004 and not found.notes
     big = {'cell_type': 'code', 'source': 'x = "' + 'a' * notebook_code.CELL_SIZE_LIMIT + '"'}
     assert notebook_code.definitions([big]).notes[0].startswith('cell 1 was skipped: it has ')
+    many = json.dumps({'cells': [{'cell_type': 'code', 'source': ''}] * (notebook_code.CELL_COUNT_LIMIT + 1)})
+    with pytest.raises(notebook_code.NotANotebook, match='grading reads notebooks of at most'):
+        notebook_code.read_notebook(many.encode())
     late = notebook_code.definitions([{'cell_type': 'code', 'source': 'x = 1'}], budget=-1)
     assert late.notes == ['cell 1 and the cells after it were skipped: reading the notebook took more than -1 s']
 
