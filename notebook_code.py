@@ -191,13 +191,20 @@ class _Lines:
         if start < len(source):
             self.lines.append(source[start:])
 
+        self._encoded = {}  # line index: its UTF-8 bytes (a line of many statements is encoded once)
+
+    def _bytes(self, index):
+        if index not in self._encoded:
+            self._encoded[index] = self.lines[index].encode()
+        return self._encoded[index]
+
     def segment(self, node):
         """The exact source text of `node` (its offsets count UTF-8 bytes, as ast's do)."""
         first, last = node.lineno - 1, node.end_lineno - 1
         if first == last:
-            return self.lines[first].encode()[node.col_offset:node.end_col_offset].decode()
-        head = self.lines[first].encode()[node.col_offset:].decode()
-        tail = self.lines[last].encode()[:node.end_col_offset].decode()
+            return self._bytes(first)[node.col_offset:node.end_col_offset].decode()
+        head = self._bytes(first)[node.col_offset:].decode()
+        tail = self._bytes(last)[:node.end_col_offset].decode()
         return ''.join([head, *self.lines[first + 1:last], tail])
 
 
