@@ -55,7 +55,8 @@ PROCESS_LIMIT = 1                 # processes and threads of one submission (iso
 # Linux constants (linux/sched.h, linux/mount.h, linux/prctl.h)
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
+MS_REC, MS_PRIVATE = 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 36, 38, 47, 4
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
@@ -117,6 +118,12 @@ def private_filesystems():
     _mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount('tmpfs', '/tmp', 'tmpfs', MS_NOSUID | MS_NODEV, f'size={TMP_SIZE},mode=1777')
     _mount('tmpfs', '/dev/shm', 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, f'size={SHM_SIZE},mode=1777')
+    # the Python environment, where it lived under /tmp: bound back, read-only, from where the
+    # template's sandbox also keeps it (grader_sandbox.PYTHON_STASH)
+    for stash, path in json.loads(os.environ.get('GRADER_REBIND', '[]')):
+        os.makedirs(path, exist_ok=True)
+        _mount(stash, path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
 
 
 def drop_privileges(uid):

@@ -35,6 +35,9 @@ GRACE = 10.0                     # seconds beyond a job's timeout before the tem
 SANDBOX_HOME = '/tmp'
 SANDBOX_KIT = '/kit'
 # system folders the interpreter and its shared libraries need, read-only
+PRIVATE_PATHS = ('/tmp/', '/dev/shm/')  # every child gets its own, empty ones
+PYTHON_STASH = '/.python'               # where a Python environment under PRIVATE_PATHS is also bound
+REBIND_VARIABLE = 'GRADER_REBIND'       # tells the children which (stash, path) to bind back
 SYSTEM_PATHS = ('/usr', '/lib', '/lib64', '/lib32', '/bin', '/sbin', '/etc/ld.so.cache', '/etc/alternatives')
 
 
@@ -94,7 +97,10 @@ def bwrap_command(kit, command, user_namespace=None):
                  '--unshare-uts', '--unshare-cgroup-try']
     if os.geteuid() != 0 if user_namespace is None else user_namespace:
         arguments += ['--unshare-user', '--uid', '0', '--gid', '0', '--cap-add', 'ALL']
-    created = {'/'}
+    # the private filesystems first, so that a Python environment that lives under /tmp (a
+    # venv in a clone under /tmp, as CI may have) is bound on top of them, not hidden by them
+    arguments += ['--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/dev/shm']
+    created = {'/', '/proc', '/dev', '/tmp', '/dev/shm'}
 
     def parents(path):  # traversable folders down to `path` (bwrap would make them 0700)
         out = []
@@ -114,13 +120,20 @@ def bwrap_command(kit, command, user_namespace=None):
         elif os.path.exists(path):
             arguments += parents(path) + ['--ro-bind', path, path]
         created.add(path)
+    under_private = []  # (stash, path): each child mounts its own /tmp and binds these back from the stash
     for path in _python_paths():
         if not any(path == done or path.startswith(done.rstrip('/') + '/') for done in SYSTEM_PATHS):
             arguments += parents(path) + ['--ro-bind', path, path]
             created.add(path)
-    arguments += ['--ro-bind', kit, SANDBOX_KIT, '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp',
-                  '--tmpfs', '/dev/shm', '--chdir', SANDBOX_HOME, '--clearenv']
-    for key, value in _environment().items():
+            if path.startswith(PRIVATE_PATHS):
+                stash = f'{PYTHON_STASH}/{len(under_private)}'
+                arguments += parents(stash) + ['--ro-bind', path, stash]
+                under_private.append((stash, path))
+    arguments += ['--ro-bind', kit, SANDBOX_KIT, '--chdir', SANDBOX_HOME, '--clearenv']
+    environment = _environment()
+    if under_private:
+        environment[REBIND_VARIABLE] = json.dumps(under_private)
+    for key, value in environment.items():
         arguments += ['--setenv', key, value]
     return arguments + ['--'] + command
 

@@ -508,3 +508,17 @@ def test_command_line(tmp_path):
     bad_hidden = subprocess.run([sys.executable, 'grade.py', str(subset), '--out', str(tmp_path / 'o'), '--hidden',
                                  str(tmp_path / 'hidden.py')], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad_hidden.returncode == 2 and 'does not define hidden_cases(rng)' in bad_hidden.stderr
+
+
+def test_a_python_environment_under_tmp_stays_visible_in_the_sandbox(monkeypatch):
+    # CI clones the kit under /tmp with its venv inside: the private /tmp must not hide it
+    monkeypatch.setattr(grader_sandbox.shutil, 'which', lambda name: '/usr/bin/bwrap')
+    monkeypatch.setattr(grader_sandbox, '_python_paths', lambda: ['/tmp/clone/.ci/venv'])
+    arguments = grader_sandbox.bwrap_command('/kit-source', ['python'])
+    tmpfs = arguments.index('/tmp', arguments.index('--tmpfs'))
+    bind = max(i for i in range(len(arguments) - 2) if arguments[i:i + 3] == ['--ro-bind', '/tmp/clone/.ci/venv',
+                                                                               '/tmp/clone/.ci/venv'])
+    assert tmpfs < bind  # bound on top of the template's /tmp, not hidden under it
+    # and each child, which mounts a fresh /tmp of its own, is told where to bind it back from
+    variable = arguments[arguments.index(grader_sandbox.REBIND_VARIABLE) + 1]
+    assert json.loads(variable) == [[f'{grader_sandbox.PYTHON_STASH}/0', '/tmp/clone/.ci/venv']]
