@@ -1,9 +1,9 @@
 """Reference PPO for LunarLander: the algorithm, the trainer and the command line.
 
 This file is the one source of truth for the solution. The completed notebook's
-code cells are copied from the regions between `# %% notebook:` markers (see
-tools/build_notebooks.py), and the student notebook is generated from the
-completed one with the solutions taken out.
+code cells are copied from the regions between `# %% notebook:` markers, and the
+student notebook is generated from the completed one with the solutions taken out
+(both by tools/build.py).
 
 Command line (`python ppo_reference.py --help`):
     python ppo_reference.py                  # train until solved, evaluate, save
