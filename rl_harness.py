@@ -134,7 +134,7 @@ def shape_problem(name, got_shape, got_dtype, got_requires_grad, got_finite, sha
     if dtype is not None and got_dtype != dtype:
         return Failure(Kind.WRONG_DTYPE, f'{name} has dtype {got_dtype}, expected {dtype}')
     if finite and not got_finite:
-        values = f': {_short(sample)}' if sample is not None else ''
+        values = f': {short(sample)}' if sample is not None else ''
         return Failure(Kind.NOT_FINITE, f'{name} contains NaN or infinity{values}')
     if requires_grad is True and not got_requires_grad:
         return Failure(Kind.GRADIENT, f'{name} does not require gradients: it was detached (or computed under '
@@ -219,8 +219,9 @@ def _student_frame(exc):
     return None
 
 
-def _short(x, limit=6):
-    values = x.detach().flatten().tolist()
+def short(x, limit=6):
+    """The first values of a tensor or a sequence of numbers, as a student reads them."""
+    values = x.detach().flatten().tolist() if isinstance(x, torch.Tensor) else list(x)
     text = ', '.join(fmt(v) for v in values[:limit])
     return f'[{text}{", ..." if len(values) > limit else ""}]'
 

@@ -741,7 +741,7 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         output = outputs.get(name)
         problem = _form_problem(case, name, output)
         if not trusted and (problem is None or problem.kind in SELF_REPORTED) and output is not None \
-                and output.values is not None and len(output.values) == _expected_size(case):
+                and output.values is not None and len(output.values) == math.prod(_expected_shape(case)):
             if problem is not None:
                 result.notes.append(f'Not counted (reported by your code, which the grader cannot check): '
                                     f'{problem.message}.')
@@ -798,8 +798,9 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
 SELF_REPORTED = {Kind.WRONG_TYPE, Kind.WRONG_SHAPE, Kind.WRONG_DTYPE, Kind.GRADIENT}
 
 
-def _expected_size(case):
-    return len(case.inputs['states']) if case.function == 'compute_advantages' else 1
+def _expected_shape(case):
+    """The shape each output of the case's function must have: (N * T,) or a scalar's ()."""
+    return (len(case.inputs['states']),) if case.function == 'compute_advantages' else ()
 
 
 def _value_form_problem(case, name, output):
@@ -836,8 +837,7 @@ def _form_problem(case, name, output):
                        case.function)
     if output.type != 'Tensor' or output.shape is None:
         return Failure(Kind.WRONG_TYPE, f'{name} must be a torch.Tensor, got {output.type}', case.function)
-    size = len(case.inputs['states'])
-    shape = (size,) if case.function == 'compute_advantages' else ()
+    shape = _expected_shape(case)
     if output.values is None and tuple(output.shape) == shape:
         return Failure(Kind.WRONG_SHAPE, f'{name} is too large to check', case.function)
     finite = output.values is None or all(math.isfinite(v) for v in output.values)
@@ -845,8 +845,7 @@ def _form_problem(case, name, output):
     problem = shape_problem(name, output.shape, output.dtype, output.requires_grad, finite, shape, 'torch.float32',
                             requires_grad)
     if problem is not None and problem.kind == Kind.NOT_FINITE:
-        problem = Failure(Kind.NOT_FINITE, f'{name} contains NaN or infinity: '
-                                           f'[{", ".join(fmt(v) for v in output.values[:6])}{", ..." if len(output.values) > 6 else ""}]')
+        problem = Failure(Kind.NOT_FINITE, f'{name} contains NaN or infinity: {rl_harness.short(output.values)}')
     return problem and Failure(problem.kind, problem.message, case.function)
 
 
