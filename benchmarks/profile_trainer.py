@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import rl_gui  # noqa: E402
-from ppo_reference import Config, EpisodeTracker, PPO, collect_rollout, make_envs, ppo_update  # noqa: E402
+from ppo_reference import Config, EpisodeTracker, PPO, collect_rollout, make_envs, make_optimizer, ppo_update  # noqa: E402
 
 
 def timed(function, repeat):
@@ -38,7 +38,7 @@ def main(argv=None):
     torch.manual_seed(0)
     envs = make_envs(config.env_id, config.num_envs)
     ac = PPO(8, 4, config.gamma, config.lmbda, config.epsilon, config.num_steps)
-    optimizer = torch.optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5)
+    optimizer = make_optimizer(ac, config)
     observations, _ = envs.reset(seed=0)
     batch = config.batch_size
 

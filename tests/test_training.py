@@ -227,3 +227,64 @@ def test_each_correct_style_computes_what_the_reference_computes(style):
     arguments = (states, actions, torch.randn(N * T), torch.randn(N * T), log_probs_old)
     for a, b in zip(reference.compute_loss(*arguments), other.compute_loss(*arguments)):
         torch.testing.assert_close(b.float(), a, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# The update: compute_loss's forward pass of the actor also serves the entropy bonus
+# ---------------------------------------------------------------------------------------
+
+def a_rollout(N=4, T=32, state_dim=8):
+    import torch
+    generator = torch.Generator().manual_seed(1)
+    return ppo_reference.Rollout(
+        states=torch.randn(N * T, state_dim, generator=generator),
+        actions=torch.randint(0, 4, (N * T,), generator=generator),
+        rewards=10 * torch.randn(N * T, generator=generator),
+        next_states=torch.randn(N * T, state_dim, generator=generator),
+        terminations=torch.rand(N * T, generator=generator) < 0.05,
+        truncations=torch.rand(N * T, generator=generator) < 0.05)
+
+
+def updated(cls, config, rollout):
+    # the parameters after one ppo_update from the same start, and the actor's forward passes
+    import torch
+    torch.manual_seed(0)
+    ac = cls(8, 4, config.gamma, config.lmbda, config.epsilon, 32)
+    calls = []
+    ac.actor.register_forward_hook(lambda *_: calls.append(1))
+    ppo_reference.ppo_update(ac, ppo_reference.make_optimizer(ac, config), rollout, config,
+                             torch.Generator().manual_seed(0))
+    return [p.detach().clone() for p in ac.parameters()], len(calls)
+
+
+class LossOnACopy(ppo_reference.PPO):
+    # a compute_loss that runs the actor on a copy of the states: nothing to reuse
+    def compute_loss(self, states, *rest):
+        return super().compute_loss(states.clone(), *rest)
+
+
+def test_the_entropy_bonus_reuses_the_scores_compute_loss_computed():
+    import torch
+    config = Config(update_epochs=2, minibatch_size=32)
+    steps = config.update_epochs * 128 // config.minibatch_size
+    reused, reused_calls = updated(ppo_reference.PPO, config, a_rollout())
+    fresh, fresh_calls = updated(LossOnACopy, config, a_rollout())
+    assert reused_calls == steps + 2  # one per step, plus the old log-probs and the clip fraction
+    assert fresh_calls == 2 * steps + 2  # a second forward pass where nothing could be reused
+    for a, b in zip(reused, fresh):  # the same update either way
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_actor_scores_keeps_only_the_pass_with_gradients_on_the_same_states():
+    import torch
+    ac = ppo_reference.PPO(8, 4, 0.99, 0.95, 0.2, 4)
+    states = torch.randn(6, 8)
+    with ppo_reference.ActorScores(ac.actor, states) as scores:
+        ac.actor(states.clone())
+        with torch.no_grad():
+            ac.actor(states)
+    assert scores.value is None
+    with ppo_reference.ActorScores(ac.actor, states) as scores:
+        expected = ac.actor(states)
+    assert scores.value is expected and scores.value.requires_grad
+    assert not ac.actor._forward_hooks  # the hook is gone after the block
