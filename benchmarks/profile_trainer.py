@@ -3,6 +3,10 @@ learner, each measured on its own; and the cost of encoding one rendered frame.
 
     python benchmarks/profile_trainer.py [--rollouts 20]
 
+It also times the learner's two savings against their alternatives, interleaved in one
+process: the entropy bonus from the scores compute_loss computed (ActorScores) against a
+second forward pass of the actor, and Adam's fused step against its default one.
+
 Run it on an otherwise idle machine: the figures are seconds, and a second process on a
 2-core machine changes them.
 """
@@ -18,6 +22,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import ppo_reference  # noqa: E402
 import rl_gui  # noqa: E402
 from ppo_reference import Config, EpisodeTracker, PPO, collect_rollout, make_envs, make_optimizer, ppo_update  # noqa: E402
 
@@ -27,6 +32,34 @@ def timed(function, repeat):
     for _ in range(repeat):
         function()
     return (time.perf_counter() - start) / repeat
+
+
+class NoScoresKept(ppo_reference.ActorScores):
+    # keeps nothing, so ppo_update runs the actor a second time for the entropy bonus
+    def _keep(self, module, inputs, output):
+        pass
+
+
+def compare_learners(ac, config, rollout, rounds):
+    """Seconds per ppo_update of the kit's learner and of each alternative, interleaved."""
+    variants = {
+        'kit (scores reused, fused Adam)': (ppo_reference.ActorScores, {'fused': True}),
+        'second actor pass for the entropy': (NoScoresKept, {'fused': True}),
+        "Adam's default step": (ppo_reference.ActorScores, {}),
+    }
+    optimizers = {name: torch.optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5, **options)
+                  for name, (_, options) in variants.items()}
+    seconds = {name: [] for name in variants}
+    generator = torch.Generator().manual_seed(0)
+    kept = ppo_reference.ActorScores
+    try:
+        for _ in range(rounds):
+            for name, (scores_class, _) in variants.items():
+                ppo_reference.ActorScores = scores_class
+                seconds[name].append(timed(lambda: ppo_update(ac, optimizers[name], rollout, config, generator), 1))
+    finally:
+        ppo_reference.ActorScores = kept
+    return {name: float(np.median(values)) for name, values in seconds.items()}
 
 
 def main(argv=None):
@@ -60,6 +93,7 @@ def main(argv=None):
 
     # 3. the learner on one rollout: old log-probs, GAE, K epochs of minibatch steps
     generator = torch.Generator().manual_seed(0)
+    compared = compare_learners(ac, config, rollouts[0], args.rollouts)
     learner_seconds = timed(lambda: ppo_update(ac, optimizer, rollouts.pop(), config, generator), args.rollouts)
 
     # 4. one GAE call and one forward pass of the policy for N states
@@ -88,6 +122,10 @@ def main(argv=None):
           f'({1000 * learner_seconds:6.1f} ms per batch; GAE {1000 * gae_seconds:.2f} ms)')
     print(f'whole iteration:                     {batch / per_rollout:8,.0f} steps/s  '
           f'(rollout {100 * rollout_seconds / per_rollout:.0f}%, learner {100 * learner_seconds / per_rollout:.0f}%)')
+    kit = compared['kit (scores reused, fused Adam)']
+    print(f'learner, median of {args.rollouts} interleaved updates of one rollout:')
+    for name, seconds in compared.items():
+        print(f'  {name:<36} {1000 * seconds:6.1f} ms per batch ({seconds / kit:.2f}x the kit)')
     print(f'rl_gui: encoding one 600x400 frame with a caption: {1000 * encode_seconds:.2f} ms')
 
 
