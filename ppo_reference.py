@@ -375,8 +375,8 @@ class UpdateStats:
 
 
 def make_optimizer(ac, config):
-    # Adam. fused=True updates all parameters in one kernel: measured 3x faster than the
-    # default per-parameter step on CPU, a tenth of the whole update for these small networks.
+    # Adam. fused=True updates all parameters in one kernel: with the default step, one
+    # parameter at a time, the whole update is 1.18x slower (benchmarks/profile_trainer.py).
     return optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
 
 
@@ -424,8 +424,9 @@ def ppo_update(ac, optimizer, rollout, config, generator=None):
                 actor_loss, critic_loss = ac.compute_loss(minibatch_states, actions[index], minibatch_advantages,
                                                           critic_targets[index], log_probs_old[index])
             # H(pi(.|s)), averaged over the minibatch, from the scores compute_loss computed: a
-            # second forward and backward pass through the actor cost a quarter of the update
-            # (measured). Only if compute_loss did not run the actor on these states, run it here.
+            # second forward and backward pass through the actor makes the update 1.18x slower
+            # (benchmarks/profile_trainer.py). Only if compute_loss did not run the actor on
+            # these states, run it here.
             logits = scores.value if scores.value is not None else ac.actor(minibatch_states)
             entropy = torch.distributions.Categorical(logits=logits).entropy().mean()
             loss = actor_loss + config.critic_coef * critic_loss - config.entropy_coef * entropy
