@@ -388,7 +388,10 @@ class ActorScores:
         self.actor, self.states, self.value = actor, states, None
 
     def __enter__(self):
-        self.handle = self.actor.register_forward_hook(self._keep)
+        # only an nn.Module has hooks: for an actor that is some other callable, nothing is
+        # kept and the update runs the actor itself
+        is_module = isinstance(self.actor, nn.Module)
+        self.handle = self.actor.register_forward_hook(self._keep) if is_module else None
         return self
 
     def _keep(self, module, inputs, output):
@@ -396,7 +399,8 @@ class ActorScores:
             self.value = output
 
     def __exit__(self, *exc_info):
-        self.handle.remove()
+        if self.handle is not None:
+            self.handle.remove()
 
 
 def ppo_update(ac, optimizer, rollout, config, generator=None):

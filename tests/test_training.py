@@ -288,3 +288,6 @@ def test_actor_scores_keeps_only_the_pass_with_gradients_on_the_same_states():
         expected = ac.actor(states)
     assert scores.value is expected and scores.value.requires_grad
     assert not ac.actor._forward_hooks  # the hook is gone after the block
+    with ppo_reference.ActorScores(lambda x: x, states) as scores:  # an actor that is not a Module
+        pass
+    assert scores.value is None
