@@ -566,6 +566,19 @@ class TrainResult:
 CHECK_FIRST_SEED = 1_000_000  # the checks' seeds; the final evaluation uses 10_000, 10_001, ...
 
 
+def training_mean_reached(returns, config, threshold):
+    # the mean return of the last solve_window training episodes is at least threshold
+    # (never before solve_window episodes have ended)
+    return len(returns) >= config.solve_window and float(np.mean(returns[-config.solve_window:])) >= threshold
+
+
+def check_due(returns, checks, env_steps, config):
+    # the stopping rule's schedule: once the training mean reaches check_from, a greedy
+    # check every check_interval environment steps
+    return (training_mean_reached(returns, config, config.check_from)
+            and (not checks or env_steps - checks[-1].env_steps >= config.check_interval))
+
+
 def landing_check(ac, config, env_steps, number, act=greedy_actions):
     # The greedy policy on check_episodes fresh seeds; check `number` uses its own seeds.
     first_seed = CHECK_FIRST_SEED + number * config.check_episodes
@@ -609,11 +622,9 @@ def train(config, callback=None):
             update = ppo_update(ac, optimizer, rollout, config, generator)
 
             mean_return = tracker.mean_return(config.solve_window)
-            if (solved_at is None and len(tracker.returns) >= config.solve_window
-                    and mean_return >= config.solve_threshold):
+            if solved_at is None and training_mean_reached(tracker.returns, config, config.solve_threshold):
                 solved_at = env_steps
-            checking = len(tracker.returns) >= config.solve_window and mean_return >= config.check_from
-            if checking and (not checks or env_steps - checks[-1].env_steps >= config.check_interval):
+            if check_due(tracker.returns, checks, env_steps, config):
                 check_start = time.perf_counter()
                 checks.append(landing_check(ac, config, env_steps, len(checks)))
                 check_seconds += time.perf_counter() - check_start

@@ -32,7 +32,6 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,8 +90,8 @@ def run_sb3(seed, budget, max_seconds=None):
                 if 'episode' in info:
                     self.returns.append(float(info['episode']['r']))
                     self.end_steps.append(self.num_timesteps)
-            if (self.solved_at is None and len(self.returns) >= config.solve_window
-                    and np.mean(self.returns[-config.solve_window:]) >= config.solve_threshold):
+            if self.solved_at is None and ppo_reference.training_mean_reached(self.returns, config,
+                                                                               config.solve_threshold):
                 self.solved_at = self.num_timesteps
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 self.cut = True
@@ -100,10 +99,7 @@ def run_sb3(seed, budget, max_seconds=None):
 
         def _on_rollout_start(self):
             # after an update, before the next rollout: the policy checked is the one that is kept
-            checking = (len(self.returns) >= config.solve_window
-                        and np.mean(self.returns[-config.solve_window:]) >= config.check_from)
-            if checking and (not self.checks or self.num_timesteps - self.checks[-1].env_steps
-                             >= config.check_interval):
+            if ppo_reference.check_due(self.returns, self.checks, self.num_timesteps, config):
                 start = time.perf_counter()
                 self.checks.append(ppo_reference.landing_check(self.model, config, self.num_timesteps,
                                                                len(self.checks), act=act))
