@@ -3,9 +3,10 @@ learner, each measured on its own; and the cost of encoding one rendered frame.
 
     python benchmarks/profile_trainer.py [--rollouts 20]
 
-It also times the learner's two savings against their alternatives, interleaved in one
+It also times the learner's three savings against their alternatives, interleaved in one
 process: the entropy bonus from the scores compute_loss computed (ActorScores) against a
-second forward pass of the actor, and Adam's fused step against its default one.
+second forward pass of the actor, Adam's fused step against its default one, and the
+entropy written out (policy_entropy) against torch.distributions.Categorical's.
 
 Run it on an otherwise idle machine: the figures are seconds, and a second process on a
 2-core machine changes them.
@@ -40,25 +41,30 @@ class NoScoresKept(ppo_reference.ActorScores):
         pass
 
 
+def categorical_entropy(scores):
+    return torch.distributions.Categorical(logits=scores).entropy()
+
+
 def compare_learners(ac, config, rollout, rounds):
     """Seconds per ppo_update of the kit's learner and of each alternative, interleaved."""
-    variants = {
-        'kit (scores reused, fused Adam)': (ppo_reference.ActorScores, {'fused': True}),
-        'second actor pass for the entropy': (NoScoresKept, {'fused': True}),
-        "Adam's default step": (ppo_reference.ActorScores, {}),
+    kit = (ppo_reference.ActorScores, {'fused': True}, ppo_reference.policy_entropy)
+    variants = {  # name: (ActorScores, Adam's options, the entropy), each differing from the kit in one
+        'kit (scores reused, fused Adam)': kit,
+        'second actor pass for the entropy': (NoScoresKept, kit[1], kit[2]),
+        "Adam's default step": (kit[0], {}, kit[2]),
+        'entropy by torch.distributions': (kit[0], kit[1], categorical_entropy),
     }
     optimizers = {name: torch.optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5, **options)
-                  for name, (_, options) in variants.items()}
+                  for name, (_, options, _) in variants.items()}
     seconds = {name: [] for name in variants}
     generator = torch.Generator().manual_seed(0)
-    kept = ppo_reference.ActorScores
     try:
         for _ in range(rounds):
-            for name, (scores_class, _) in variants.items():
-                ppo_reference.ActorScores = scores_class
+            for name, (scores_class, _, entropy) in variants.items():
+                ppo_reference.ActorScores, ppo_reference.policy_entropy = scores_class, entropy
                 seconds[name].append(timed(lambda: ppo_update(ac, optimizers[name], rollout, config, generator), 1))
     finally:
-        ppo_reference.ActorScores = kept
+        ppo_reference.ActorScores, ppo_reference.policy_entropy = kit[0], kit[2]
     return {name: float(np.median(values)) for name, values in seconds.items()}
 
 

@@ -56,6 +56,7 @@ def run_ours(seed, budget):
     returns = ppo_reference.evaluate(result.ac, episodes=100)
     return {'landed': result.landed, 'solved_at': result.solved_at, 'landed_at': result.landed_at,
             'env_steps': result.env_steps, 'seconds': result.train_seconds, 'check_seconds': result.check_seconds,
+            'checks_in_background': result.checks_in_background,
             'checks': [[check.env_steps, round(check.mean, 2)] for check in result.checks],
             'eval_mean': float(returns.mean()), 'eval_std': float(returns.std()),
             'load': [load, load_average()],
@@ -99,7 +100,8 @@ def run_sb3(seed, budget, max_seconds=None):
 
         def _on_rollout_start(self):
             # after an update, before the next rollout: the policy checked is the one that is kept
-            if ppo_reference.check_due(self.returns, self.checks, self.num_timesteps, config):
+            last_check_at = self.checks[-1].env_steps if self.checks else None
+            if ppo_reference.check_due(self.returns, last_check_at, self.num_timesteps, config):
                 start = time.perf_counter()
                 self.checks.append(ppo_reference.landing_check(self.model, config, self.num_timesteps,
                                                                len(self.checks), act=act))
@@ -140,15 +142,20 @@ def run_seed(job):
 
 
 def add_ratios(entry):
-    # a cut SB3 run (see run_sb3) gives a lower bound: SB3 needs at least this ratio
-    cut = entry['sb3'].get('cut', False)
-    entry['sb3_over_ours'] = {'seconds': entry['sb3']['seconds'] / entry['ours']['seconds'],
-                              'env_steps': entry['sb3']['env_steps'] / entry['ours']['env_steps'],
+    # A cut SB3 run (see run_sb3) gives a lower bound: SB3 needs at least this ratio.
+    # SB3's checks run inline, the kit's beside training (when it runs solo): the headline
+    # ratio ('seconds') counts SB3 without its checks, as if they had cost it nothing, so
+    # that it does not credit the kit with SB3's checks; 'seconds_with_checks' counts them.
+    sb3, ours, cut = entry['sb3'], entry['ours'], entry['sb3'].get('cut', False)
+    entry['sb3_over_ours'] = {'seconds': (sb3['seconds'] - sb3['check_seconds']) / ours['seconds'],
+                              'seconds_with_checks': sb3['seconds'] / ours['seconds'],
+                              'env_steps': sb3['env_steps'] / ours['env_steps'],
                               'lower_bound': cut}
-    at_least = 'at least ' if cut else ''
-    print(f'{"ratio":<6} {entry["seed"]:>4}  SB3 / ours: {at_least}{entry["sb3_over_ours"]["seconds"]:.1f}x the '
-          f'wall-clock, {at_least}{entry["sb3_over_ours"]["env_steps"]:.1f}x the env steps'
-          + (' (SB3 cut at its time limit, not landed)' if cut else ''), flush=True)
+    ratio, at_least = entry['sb3_over_ours'], 'at least ' if cut else ''
+    print(f'{"ratio":<6} {entry["seed"]:>4}  SB3 / ours: {at_least}{ratio["seconds"]:.1f}x the wall-clock '
+          f'without SB3\'s checks ({ratio["seconds_with_checks"]:.1f}x with them), {at_least}'
+          f'{ratio["env_steps"]:.1f}x the env steps' + (' (SB3 cut at its time limit, not landed)' if cut else ''),
+          flush=True)
 
 
 def distribution(values):
@@ -283,11 +290,12 @@ def main(argv=None):
         # for a ratio the worst is the smallest; a cut SB3 run counts with its lower bound, so
         # each figure is at least what it says
         summary['sb3_over_ours'] = s = {key: {k: -v for k, v in distribution([-r[key] for r in ratios]).items()}
-                                        for key in ('seconds', 'env_steps')}
+                                        for key in ('seconds', 'seconds_with_checks', 'env_steps')}
         s['lower_bounds'] = sum(r.get('lower_bound', False) for r in ratios)
         cut = f' ({s["lower_bounds"]} of them SB3 runs cut unlanded: at least)' if s['lower_bounds'] else ''
-        print(f'SB3 / ours over {len(ratios)} seeds{cut}: wall-clock worst {s["seconds"]["worst"]:.1f}x, median '
-              f'{s["seconds"]["median"]:.1f}x, best {s["seconds"]["best"]:.1f}x; env steps median '
+        print(f'SB3 / ours over {len(ratios)} seeds{cut}: wall-clock (SB3 without its checks) worst '
+              f'{s["seconds"]["worst"]:.1f}x, median {s["seconds"]["median"]:.1f}x, best {s["seconds"]["best"]:.1f}x; '
+              f'with its checks median {s["seconds_with_checks"]["median"]:.1f}x; env steps median '
               f'{s["env_steps"]["median"]:.1f}x')
 
     machine = {'python': platform.python_version(), 'torch': torch.__version__, 'cpus': os.cpu_count(),

@@ -291,3 +291,115 @@ def test_actor_scores_keeps_only_the_pass_with_gradients_on_the_same_states():
     with ppo_reference.ActorScores(lambda x: x, states) as scores:  # an actor that is not a Module
         pass
     assert scores.value is None
+
+
+def test_the_entropy_is_categoricals_to_the_last_bit_and_zero_where_an_action_is_impossible():
+    import torch
+    scores = (torch.randn(64, 4, generator=torch.Generator().manual_seed(0)) * 5).requires_grad_()
+    ours = ppo_reference.policy_entropy(scores)
+    theirs = torch.distributions.Categorical(logits=scores).entropy()
+    assert torch.equal(ours, theirs)
+    assert torch.equal(torch.autograd.grad(ours.sum(), scores)[0], torch.autograd.grad(theirs.sum(), scores)[0])
+    certain = ppo_reference.policy_entropy(torch.tensor([[0.0, -math.inf, -math.inf, -math.inf],
+                                                         [0.0, 0.0, -math.inf, -math.inf]]))
+    assert certain.tolist() == [0.0, pytest.approx(math.log(2))]
+
+
+# ---------------------------------------------------------------------------------------
+# The checks in a second process (BackgroundChecks)
+# ---------------------------------------------------------------------------------------
+
+def fingerprint(result):
+    import torch
+    return (result.env_steps, result.solved_at, result.landed_at, result.episode_returns, result.episode_end_steps,
+            [(check.env_steps, check.first_seed, check.returns) for check in result.checks],
+            torch.cat([p.flatten() for p in result.ac.parameters()]).tolist(), result.ac.epsilon)
+
+
+def test_checks_beside_training_stop_the_run_where_inline_checks_stop_it():
+    # The first check passes (margin 0 against a threshold of -1e9). Beside training, its
+    # result comes back at least one update later (it plays 3 episodes): the run goes back
+    # to the agent it checked and ends exactly as with the check inline.
+    config = Config(**EASY, check_margin=0.0, total_steps=100_000)
+    seen_beside, seen_inline = [], []
+    beside = train(config, callback=lambda stats: seen_beside.append(stats.env_steps))
+    inline = train(dataclasses.replace(config, background_checks=False),
+                   callback=lambda stats: seen_inline.append(stats.env_steps))
+    assert beside.checks_in_background and not inline.checks_in_background
+    assert beside.landed and fingerprint(beside) == fingerprint(inline)
+    # trained on while the check ran, then went back: the last update the callback hears of
+    # is the one the check came back after, with the run as it was at the check
+    assert seen_inline[-1] == beside.landed_at == seen_beside[-1] and len(seen_beside) > len(seen_inline)
+    assert beside.check_seconds == sum(check.seconds for check in beside.checks) > 0
+
+
+def test_checks_beside_training_that_all_fail_are_the_inline_ones():
+    config = Config(**EASY, check_margin=1e12, total_steps=30 * 256)
+    beside, inline = train(config), train(dataclasses.replace(config, background_checks=False))
+    assert len(beside.checks) == len(inline.checks) > 3  # the last one too: the run waits for it
+    assert fingerprint(beside) == fingerprint(inline) and not beside.landed
+
+
+def a_background(**changes):
+    import torch
+    torch.manual_seed(0)
+    config = Config(**dict(EASY, **changes))
+    return ppo_reference.BackgroundChecks(ppo_reference.PPO(8, 4, 0.99, 0.95, 0.2, 64), config), config
+
+
+def test_a_second_process_that_dies_leaves_its_checks_to_be_played_inline():
+    background, config = a_background()
+    background.start(1000)
+    background.process.kill()
+    background.start(3000)  # sent to a process that is gone, or already noticed: played inline
+    checks = background.collect(wait=True)
+    expected = ppo_reference.landing_check(background.ac, config, 1000, 0)
+    assert [check.env_steps for check in checks] == [1000, 3000]
+    assert checks[0].returns == expected.returns and not background.in_background
+    background.close()
+
+
+def test_ctrl_c_in_the_second_process_is_left_to_training():
+    import os
+    import signal
+    background, config = a_background()
+    background.start(1000)
+    assert len(background.collect(wait=True)) == 1  # the second process is up and plays
+    os.kill(background.process.pid, signal.SIGINT)  # what Ctrl-C sends the whole process group
+    background.start(3000)
+    checks = background.collect(wait=True)
+    assert background.in_background and [check.env_steps for check in checks] == [3000]
+    assert checks[0].returns == ppo_reference.landing_check(background.ac, config, 3000, 1).returns
+    background.close()
+    assert background.process is None
+
+
+def test_a_second_process_that_hangs_is_given_up_after_the_timeout(monkeypatch):
+    import time
+    background, config = a_background()
+    monkeypatch.setattr(background, 'TIMEOUT', 1.0)
+    with monkeypatch.context() as patch:  # the second process (a fork made now) plays for ever
+        patch.setattr(ppo_reference, 'landing_check', lambda *args, **kwargs: time.sleep(3600))
+        background.start(1000)
+    assert background.collect() == [] and background.pending  # not yet given up
+    checks = background.collect(wait=True)
+    assert [check.env_steps for check in checks] == [1000] and not background.in_background
+    assert checks[0].returns == ppo_reference.landing_check(background.ac, config, 1000, 0).returns
+
+
+def test_without_a_second_process_the_checks_run_inline(monkeypatch):
+    def refuse(self):  # what a multiprocessing pool's worker (a daemon process) gets
+        raise AssertionError('daemonic processes are not allowed to have children')
+    monkeypatch.setattr(ppo_reference.BackgroundChecks, '_start_process', refuse)
+    background, _ = a_background()
+    background.start(1000)
+    assert not background.in_background and [check.env_steps for check in background.collect()] == [1000]
+    background, _ = a_background(background_checks=False)
+    assert not background.in_background
+
+
+def test_the_tracker_forgets_the_episodes_after_a_step():
+    tracker = ppo_reference.EpisodeTracker(2)
+    tracker.returns, tracker.end_steps = [1.0, 2.0, 3.0, 4.0], [10, 20, 20, 30]
+    tracker.truncate(20)
+    assert tracker.returns == [1.0, 2.0, 3.0] and tracker.end_steps == [10, 20, 20]
