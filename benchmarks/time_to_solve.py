@@ -15,8 +15,11 @@ reached 200, if it did. Then the greedy policy is evaluated on the same 100 othe
 seeds for both trainers. SB3 takes about an hour a seed on a slow 2-core machine:
 --peer-max-ratio K stops it at K times the kit's wall-clock on the same seed, which shows
 a ratio of at least K. With --jobs 1 (the default) runs are
-sequential, so that each is timed with nothing else of ours running; with --jobs 2 two
-seeds run at once. Each row records the 1-minute load average when the run started:
+sequential, so that each is timed with nothing else of ours running, and the kit's checks
+run beside its training on the second core (ppo_reference.BackgroundChecks); with --jobs 2
+two seeds run at once, each on one core, and the kit's checks run inline (a pool's worker
+cannot start a second process). SB3's checks always run inline: the headline ratio counts
+SB3's seconds without them. Each row records the 1-minute load average when the run started:
 seconds are comparable only under similar load; env steps are deterministic per seed.
 Prints a table and the distribution over seeds (worst, median, best), and writes JSON (and
 a PNG of the learning curves) to --out.
