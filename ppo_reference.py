@@ -791,12 +791,14 @@ class BackgroundChecks:
         self.in_background = False
         if self.process is not None:
             try:
-                self.connection.send(None)
+                self.connection.send(None)  # ends it once it is idle ...
             except OSError:
                 pass
-            self.process.join(timeout=1.0)
+            # ... but a check still playing is not waited for: nobody needs its result
+            self.process.join(timeout=0.0 if self.pending else 1.0)
             if self.process.is_alive():
                 self.process.kill()
+                self.process.join()
             self.connection.close()
             self.process = self.connection = None
 
