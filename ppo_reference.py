@@ -745,7 +745,7 @@ class BackgroundChecks:
                 self.connection.send((self.started - 1, env_steps, actor))
                 return
             except Exception:  # no second process here (a pool's daemon process may have none),
-                self._stop_process()  # or the weights would not go through: the same check, inline
+                self._give_up()    # or the weights would not go through: the same check, inline
         self._play_inline()
 
     def collect(self, wait=False):
@@ -760,7 +760,7 @@ class BackgroundChecks:
                 self.done.append(self.connection.recv())
                 self.pending.pop(0)
             except (OSError, EOFError, TimeoutError):  # the second process died or hangs
-                self._stop_process()
+                self._give_up()
                 self._play_inline()
         done, self.done = self.done, []
         for check in done:
@@ -787,8 +787,13 @@ class BackgroundChecks:
         self.process.start()
         child.close()
 
-    def _stop_process(self):
+    def _give_up(self):
+        # the checks from now on, and those the second process had, are played inline
         self.in_background = False
+        self.close()
+
+    def close(self):
+        # ends the second process, if there is one
         if self.process is not None:
             try:
                 self.connection.send(None)  # ends it once it is idle ...
@@ -801,12 +806,6 @@ class BackgroundChecks:
                 self.process.join()
             self.connection.close()
             self.process = self.connection = None
-
-    def close(self):
-        # ends the second process; it keeps the state (in_background) it ran in
-        in_background = self.in_background
-        self._stop_process()
-        self.in_background = in_background
 # %% end
 
 

@@ -86,7 +86,6 @@ def run_sb3(seed, budget, max_seconds=None):
             super().__init__()
             self.returns, self.end_steps, self.checks = [], [], []
             self.solved_at = self.landed_at = None
-            self.check_seconds = 0.0
             self.cut = False
 
         def _on_step(self):
@@ -105,10 +104,8 @@ def run_sb3(seed, budget, max_seconds=None):
             # after an update, before the next rollout: the policy checked is the one that is kept
             last_check_at = self.checks[-1].env_steps if self.checks else None
             if ppo_reference.check_due(self.returns, last_check_at, self.num_timesteps, config):
-                start = time.perf_counter()
                 self.checks.append(ppo_reference.landing_check(self.model, config, self.num_timesteps,
                                                                len(self.checks), act=act))
-                self.check_seconds += time.perf_counter() - start
                 if self.checks[-1].passed:
                     self.landed_at = self.num_timesteps
 
@@ -123,7 +120,7 @@ def run_sb3(seed, budget, max_seconds=None):
     returns = ppo_reference.evaluate(model, episodes=100, act=act)
     return {'landed': callback.landed_at is not None, 'solved_at': callback.solved_at,
             'landed_at': callback.landed_at, 'env_steps': int(model.num_timesteps), 'seconds': seconds,
-            'check_seconds': callback.check_seconds, 'cut': callback.cut, 'max_seconds': max_seconds,
+            'check_seconds': sum(check.seconds for check in callback.checks), 'cut': callback.cut, 'max_seconds': max_seconds,
             'checks': [[check.env_steps, round(check.mean, 2)] for check in callback.checks],
             'eval_mean': float(returns.mean()), 'eval_std': float(returns.std()),
             'load': [load, load_average()],
