@@ -429,11 +429,11 @@ def clip_objective_explorer(epsilon=0.2):
 
 # --- the GAE explorer ----------------------------------------------------------------
 
-GAE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'rl_gae_episode.json')
+GAE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'rl_kit', 'gae_episode.json')
 
 
 def load_gae_episode(path=GAE_DATA):
-    """The recorded landing and its precomputed TD errors and advantages (rl_gae_episode.json):
+    """The recorded landing and its precomputed TD errors and advantages (rl_kit/gae_episode.json):
     gammas, lambdas, rewards, values, deltas[gamma index], advantages[gamma index][lambda index]."""
     if not os.path.exists(path):
         raise FileNotFoundError(f'{os.path.basename(path)} is missing: it comes with the notebook and must be in '
@@ -481,7 +481,7 @@ def gae_figure(episode, gamma, lmbda):
 
 def gae_explorer(gamma=0.999, lmbda=0.98, path=GAE_DATA):
     """The GAE explorer: sliders for gamma and lambda over one recorded LunarLander landing.
-    Its numbers were computed in advance (rl_gae_episode.json), so it needs no PPO code."""
+    Its numbers were computed in advance (rl_kit/gae_episode.json), so it needs no PPO code."""
     episode = load_gae_episode(path)
     ipywidgets = _widgets()
     controls = {}

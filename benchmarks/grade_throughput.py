@@ -27,7 +27,7 @@ import nbformat
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import grade  # noqa: E402
+from grader import batch as grade  # noqa: E402
 
 GAE_LINE = '            next_advantage = deltas[:, t] + gamma * lmbda * episode_continues[:, t] * next_advantage\n'
 LOSS_LINE = '        actor_loss = -torch.min(l1, l2).mean()\n'

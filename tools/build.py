@@ -5,24 +5,25 @@
 
 Sources (edited by hand) and what is generated from them:
 
-    notebook/ppo_lunarlander.md     the notebook's text and its untagged code cells (MyST markdown,
+    instructor/ppo_lunarlander.md   the notebook's text and its untagged code cells (MyST markdown,
       + ppo_reference.py regions    read with jupytext); a code cell tagged reference:NAME is filled
                                     from the region between `# %% notebook: NAME` and `# %% end`
     -> ppo_lunarlander.ipynb        the completed notebook, a valid nbgrader source notebook
-    -> ppo_lunarlander_student.ipynb  the student notebook: what `nbgrader generate_assignment`
-                                    makes of the completed one (tests/test_nbgrader.py checks that)
-    tools/make_expected.py          -> rl_expected.py, the expected values of the grading cases
+    tools/make_expected.py          -> rl_kit/expected.json, the expected values of the grading cases
     tools/data/lunarlander_episode.json (recorded by tools/record_episode.py)
-                                    -> rl_gae_episode.json, the GAE explorer's numbers, computed
+                                    -> rl_kit/gae_episode.json, the GAE explorer's numbers, computed
                                     with ppo_reference's compute_advantages
-    -> release/                     exactly what a student receives: the student notebook and the
-                                    local modules it imports (found by following the imports), and
-                                    release.zip with the same files in a folder ppo_lunarlander/
+    -> release/                     exactly what a student receives: the student notebook (under the
+                                    completed one's name, as nbgrader releases it: what `nbgrader
+                                    generate_assignment` makes of it, tests/grader/test_nbgrader.py
+                                    checks that), the local modules it imports (found by following
+                                    the imports) and their data, and release.zip with the same files
+                                    in a folder ppo_lunarlander/
     -> nbgrader_course/             an nbgrader course folder: nbgrader_config.py and
                                     source/ppo_lunarlander/ (the completed notebook and its files)
 
-The notebooks, rl_expected.py and rl_gae_episode.json are committed, and --check compares
-them. release/, release.zip and nbgrader_course/ are build outputs (git ignores them):
+The completed notebook, rl_kit/expected.json and rl_kit/gae_episode.json are committed, and
+--check compares them. release/, release.zip and nbgrader_course/ are build outputs (git ignores them):
 copies of files that are committed once already; the tests build them into a temporary
 folder. Generators write only generated files: nothing here edits a hand-written source.
 """
@@ -44,20 +45,20 @@ TOOLS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TOOLS)
 sys.path[:0] = [ROOT, TOOLS]
 
-NOTEBOOK_SOURCE = 'notebook/ppo_lunarlander.md'
+NOTEBOOK_SOURCE = 'instructor/ppo_lunarlander.md'
 REFERENCE = 'ppo_reference.py'
 COMPLETED = 'ppo_lunarlander.ipynb'
-STUDENT = 'ppo_lunarlander_student.ipynb'
+STUDENT = COMPLETED  # release/ppo_lunarlander.ipynb: the name nbgrader's release gives it
 RECORDING = 'tools/data/lunarlander_episode.json'
-GAE_DATA = 'rl_gae_episode.json'
-EXPECTED = 'rl_expected.py'
+GAE_DATA = 'rl_kit/gae_episode.json'
+EXPECTED = 'rl_kit/expected.json'
 RELEASE = 'release'
 RELEASE_ZIP = 'release.zip'
 ZIP_FOLDER = 'ppo_lunarlander'
 COURSE = 'nbgrader_course'
 ASSIGNMENT = 'ppo_lunarlander'
 # modules that must never reach a student, whatever imports them
-INSTRUCTOR_MODULES = {'ppo_reference', 'ppo_mistakes', 'grade'}
+INSTRUCTOR_MODULES = {'ppo_reference', 'instructor', 'grader', 'grade', 'tools'}
 
 # What the student sees in place of a solution. nbgrader is configured with the same stubs
 # (nbgrader_config.py below), so that its generated notebook is the kit's student notebook.
@@ -305,15 +306,33 @@ def gae_data(recording_text):
 # release/ and the nbgrader course folder
 # ------------------------------------------------------------------------------------
 
+def module_file(name):
+    """The file (relative to ROOT) of a local module or package of dotted `name`, or None."""
+    path = os.path.join(*name.split('.'))
+    for candidate in (path + '.py', os.path.join(path, '__init__.py')):
+        if os.path.exists(os.path.join(ROOT, candidate)):
+            return candidate
+    return None
+
+
 def local_imports(module_text):
-    """Names of the modules that `module_text` imports and that are files in ROOT."""
+    """The files (relative to ROOT) of the local modules that `module_text` imports, with the
+    __init__.py of the packages on the way."""
     names = set()
     for node in ast.walk(ast.parse(module_text)):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split('.')[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split('.')[0])
-    return {name for name in names if os.path.exists(os.path.join(ROOT, name + '.py'))}
+            names.add(node.module)
+            names.update(f'{node.module}.{alias.name}' for alias in node.names)  # from a package import a module
+    files = set()
+    for name in names:
+        parts = name.split('.')
+        for end in range(1, len(parts) + 1):
+            found = module_file('.'.join(parts[:end]))
+            if found is not None:
+                files.add(found)
+    return files
 
 
 def student_modules(notebook, generated):
@@ -321,14 +340,15 @@ def student_modules(notebook, generated):
     code = '\n'.join(cell.source for cell in notebook.cells if cell.cell_type == 'code')
     todo, found = sorted(local_imports(code)), {}
     while todo:
-        name = todo.pop()
-        if name in found:
+        path = todo.pop()
+        if path in found:
             continue
-        if name in INSTRUCTOR_MODULES:
-            raise BuildError(f'the student notebook needs {name}.py (through its imports), which is instructor-only')
-        found[name] = generated.get(name + '.py') or read(name + '.py')
-        todo.extend(sorted(local_imports(found[name]) - set(found)))
-    return {name + '.py': text for name, text in sorted(found.items())}
+        top = path.split('/')[0].removesuffix('.py')
+        if top in INSTRUCTOR_MODULES:
+            raise BuildError(f'the student notebook needs {path} (through its imports), which is instructor-only')
+        found[path] = generated.get(path) or read(path)
+        todo.extend(sorted(local_imports(found[path]) - set(found)))
+    return dict(sorted(found.items()))
 
 
 def zip_bytes(files):
@@ -376,15 +396,15 @@ def targets():
     regions = reference_regions(read(REFERENCE))
     completed = build_completed(read(NOTEBOOK_SOURCE), regions)
     student = student_notebook(completed)
-    import make_expected  # the lead's generator of the expected values (tools/make_expected.py)
+    import make_expected  # the generator of the expected values (tools/make_expected.py)
     generated = {
-        EXPECTED: make_expected.expected_source(),
+        EXPECTED: make_expected.expected_json(),
         COMPLETED: notebook_text(completed),
-        STUDENT: notebook_text(student),
         GAE_DATA: gae_data(read(RECORDING)),
     }
-    support = {**student_modules(completed, generated), GAE_DATA: generated[GAE_DATA]}
-    release = {STUDENT: generated[STUDENT], **support}
+    # what the notebook's modules import, and the data they read
+    support = {**student_modules(completed, generated), GAE_DATA: generated[GAE_DATA], EXPECTED: generated[EXPECTED]}
+    release = {STUDENT: notebook_text(student), **support}
     for name, text in release.items():
         generated[f'{RELEASE}/{name}'] = text
     generated[RELEASE_ZIP] = zip_bytes(release)
@@ -418,10 +438,12 @@ def stale_files(generated):
     """Files in the generated folders that the build no longer makes."""
     stale = []
     for folder in OWNED_FOLDERS:
-        path = os.path.join(ROOT, folder)
-        for name in sorted(os.listdir(path)) if os.path.isdir(path) else []:
-            if f'{folder}/{name}' not in generated and name not in ('.ipynb_checkpoints', '__pycache__'):
-                stale.append(f'{folder}/{name}')
+        for here, folders, names in os.walk(os.path.join(ROOT, folder)):
+            folders[:] = [name for name in folders if name not in ('.ipynb_checkpoints', '__pycache__')]
+            for name in sorted(names):
+                path = os.path.relpath(os.path.join(here, name), ROOT).replace(os.sep, '/')
+                if path not in generated:
+                    stale.append(path)
     return stale
 
 

@@ -13,7 +13,7 @@ import torch
 import ppo_reference
 from ppo_reference import Config, train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUMMARY_KEYS = {'landed', 'landed_at', 'solved', 'solved_at', 'criteria', 'checks', 'env_steps', 'train_seconds',
                 'check_seconds', 'checks_in_background', 'eval_lands', 'eval_mean', 'eval_std', 'eval_episodes',
                 'steps_per_second', 'seed', 'hyperparameters'}

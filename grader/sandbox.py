@@ -1,13 +1,13 @@
 """Where a submission's code runs: pre-forked, pre-imported templates, sandboxed with
 bubblewrap (instructor side; used by grade.py).
 
-A Template is one long-lived process (grader_child.py) that has imported torch and the
+A Template is one long-lived process (grader/child.py) that has imported torch and the
 student-side modules; for every submission it forks a child that runs the submission
 and writes plain data to a pipe that only this process reads, size-bounded. With
 isolation (bubblewrap, Linux), the template runs in a sandbox that sees only the Python
 environment and the kit folder (the student-side modules), read-only, with no network and
 its own PID namespace that dies with grade.py; each child additionally gets its own
-namespaces, /tmp, an unprivileged user and resource caps (see grader_child.py). Without
+namespaces, /tmp, an unprivileged user and resource caps (see grader/child.py). Without
 bubblewrap (macOS, Windows, a host that forbids namespaces), the same templates run as
 plain processes with resource caps only, and grade.py says so.
 """
@@ -24,11 +24,11 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-CHILD_SCRIPT = 'grader_child.py'
-# what a student's notebook may import from the kit, and nothing else (never
-# ppo_reference.py, ppo_mistakes.py, hidden tests, submissions or the output folder)
-STUDENT_MODULES = ('rl_harness.py', 'rl_tests.py', 'rl_expected.py', 'rl_gui.py')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the kit's root
+CHILD_SCRIPT = 'grader_child.py'   # grader/child.py, as the sandbox's kit folder holds it
+# what a student's notebook may import from the kit, and nothing else (never ppo_reference.py,
+# instructor/, grader/, hidden tests, submissions or the output folder): what release/ holds
+STUDENT_FILES = ('rl_tests.py', 'rl_gui.py', 'rl_kit')
 RESULT_LIMIT = 8 * 2**20         # bytes a child may send back
 READY_TIMEOUT = 300.0            # seconds for a template's imports (a loaded 2-core machine)
 GRACE = 10.0                     # seconds beyond a job's timeout before the template counts as hung
@@ -62,11 +62,19 @@ def make_kit(folder):
     kit = os.path.join(folder, 'kit')
     os.mkdir(kit)
     os.chmod(kit, 0o755)
-    for name in STUDENT_MODULES + (CHILD_SCRIPT,):
+    copies = [(os.path.join(ROOT, 'grader', 'child.py'), CHILD_SCRIPT)]
+    for name in STUDENT_FILES:
         source = os.path.join(ROOT, name)
-        if os.path.exists(source):
-            shutil.copyfile(source, os.path.join(kit, name))
-            os.chmod(os.path.join(kit, name), 0o644)
+        if os.path.isdir(source):
+            os.mkdir(os.path.join(kit, name))
+            os.chmod(os.path.join(kit, name), 0o755)
+            copies += [(os.path.join(source, file), os.path.join(name, file)) for file in sorted(os.listdir(source))
+                       if file.endswith(('.py', '.json'))]
+        elif os.path.exists(source):
+            copies.append((source, name))
+    for source, name in copies:
+        shutil.copyfile(source, os.path.join(kit, name))
+        os.chmod(os.path.join(kit, name), 0o644)
     return kit
 
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import ppo_mistakes
-import rl_harness
+from instructor import ppo_mistakes
+from rl_kit import harness as rl_harness
 import rl_tests
 from correct_styles import Float64MatrixPPO, ListLoopPPO
 from ppo_reference import PPO
-from rl_harness import Kind
+from rl_kit.harness import Kind
 
 NUMBER_OF_CASES = len(rl_tests.make_cases())
 

@@ -1,5 +1,5 @@
 """Submissions that try to fool the grader or harm the batch, written the way a student
-who has read rl_tests.py, rl_harness.py and grade.py would write them.
+who has read rl_tests.py, rl_kit/ and grader/ would write them.
 
 Each cheat scores no more than the same code without it (an empty solution with a cheat
 scores 0); each batch attack leaves a complete gradebook, the honest rows unchanged,
@@ -16,7 +16,7 @@ import time
 import nbformat
 import pytest
 
-import grade
+from grader import batch as grade
 from test_grade import HIDDEN, SEED, TIMEOUT, SUBMISSIONS  # the same seed: the run shares its cases' work
 from test_grade import needs_bubblewrap
 
@@ -76,19 +76,19 @@ numpy.isclose = lambda a, b, *args, **kwargs: numpy.ones(numpy.shape(a), dtype=b
 builtins.abs = lambda x: 0 * x
 '''
 
-# compute_* return the values rl_expected.py stores for the case being observed, found in
+# compute_* return the values rl_kit/expected.json stores for the case being observed, found in
 # the caller's frames (observe(PPO, case) has `case` as a local)
 STORED_VALUES = '''
 import inspect
 import torch
 
 def _stored(names):
-    import rl_expected
+    import rl_tests
     for info in inspect.stack():
         case = info.frame.f_locals.get('case')
-        if hasattr(case, 'id') and case.id in rl_expected.EXPECTED:
-            values = rl_expected.EXPECTED[case.id]
-            loss_inputs = getattr(rl_expected, 'COURSE_LOSS_INPUTS', {})
+        if hasattr(case, 'id') and case.id in rl_tests.stored()['expected']:
+            values = rl_tests.stored()['expected'][case.id]
+            loss_inputs = rl_tests.stored()['course_loss_inputs']
             return tuple(torch.tensor(values.get(name, loss_inputs.get(case.id, {}).get(name, [0.0])),
                                       requires_grad=name.endswith('loss')) for name in names)
     raise RuntimeError('no case found')
@@ -124,7 +124,7 @@ def cheat_loss(self, states, actions, advantages, critic_targets, log_probs_old)
     return _look('actor_loss', 'critic_loss')
 '''
 
-# the reference is next to grade.py: look beside rl_tests, in the usual places, and in the
+# the reference is next to grade.py and rl_tests.py: look beside rl_tests, in the usual places, and in the
 # working folders and command lines of every ancestor process
 IMPORT_REFERENCE = '''
 import os, sys
@@ -153,9 +153,9 @@ for _place in _places:
 FORGED_RESULT = '''
 import json, os
 def _forge():
-    import rl_expected
+    import rl_tests
     observations = []
-    for case_id, values in rl_expected.EXPECTED.items():
+    for case_id, values in rl_tests.stored()['expected'].items():
         outputs = [{'name': name, 'type': 'Tensor', 'shape': [len(v)] if isinstance(v, list) else [],
                     'dtype': 'torch.float32', 'requires_grad': name.endswith('loss'),
                     'values': v if isinstance(v, list) else [v]}
@@ -178,9 +178,9 @@ OBSERVE_PATCH = '''
 import rl_tests
 _original = rl_tests.observe
 def _observe(PPO, case):
-    import rl_expected
+    import rl_tests
     observation = _original(PPO, case)
-    stored = rl_expected.EXPECTED.get(case.id, {})
+    stored = rl_tests.stored()['expected'].get(case.id, {})
     outputs = tuple(rl_tests.Output(name, 'Tensor', (len(stored[name]),) if isinstance(stored[name], list) else (),
                                     'torch.float32', name.endswith('loss'),
                                     tuple(stored[name]) if isinstance(stored[name], list) else (stored[name],))

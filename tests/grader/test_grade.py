@@ -16,10 +16,11 @@ import textwrap
 import nbformat
 import pytest
 
-import grade
-import grader_sandbox
+import build  # tools/, on the path via conftest
+from grader import batch as grade
+from grader import sandbox as grader_sandbox
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def bubblewrap_here():
@@ -165,7 +166,7 @@ SUBMISSIONS = {
     'bob_no_lambda': with_ppo_patch(GAE_LINE, GAE_LINE.replace('gamma * lmbda', 'gamma')),
     'carol_max': with_ppo_patch(LOSS_LINE, LOSS_LINE.replace('torch.min', 'torch.max')),
     'dan_across_envs': with_ppo_patch(N_LINE, '        N, T = 1, num_states\n'),
-    'erin_not_started': open(os.path.join(ROOT, 'ppo_lunarlander_student.ipynb'), encoding='utf-8').read(),
+    'erin_not_started': build.targets()[f'{build.RELEASE}/{build.STUDENT}'],
     'frank_infinite_loop': with_ppo_patch(N_LINE, '        while True:\n            pass\n'),
     'grace_exit_in_method': with_ppo_patch(LOSS_LINE, '        import sys; sys.exit(3)\n'),
     'heidi_os_exit': with_ppo_patch(LOSS_LINE, '        import os; os._exit(7)\n'),
@@ -344,8 +345,8 @@ def test_fresh_cases_give_the_same_gradebook(graded, tmp_path):
 def test_the_children_get_fresh_inputs_every_run():
     cases = {seed: grade.get_judge(seed, None).cases_json for seed in (SEED, SEED + 1)}
     assert cases[SEED] != cases[SEED + 1]
-    import rl_expected
-    stored = json.dumps(rl_expected.EXPECTED)[:2000]
+    import rl_tests
+    stored = json.dumps(rl_tests.stored()['expected'])[:2000]
     assert all(value not in cases[SEED] for value in stored.split(', ')[5:50])  # no stored number reaches a child
 
 
@@ -460,7 +461,7 @@ def test_one_unreadable_notebook_is_its_own_row(tmp_path, monkeypatch):
 
 def test_reading_is_linear_and_bounded():
     import ast
-    import notebook_code
+    from grader import notebooks as notebook_code
     source = 'é = "ü"; b = 2\r\nclass C:\n    x = "日本"  # ü\n\x0cy = (1,\n     2)\n' + 'x = 1\n' * 3000 + 'z=1;' * 9
     lines = notebook_code._Lines(source)
     for node in ast.parse(source).body:
@@ -477,7 +478,7 @@ def test_reading_is_linear_and_bounded():
 
 
 def test_blocks_not_run_are_named():
-    import notebook_code
+    from grader import notebooks as notebook_code
     found = notebook_code.definitions([{'cell_type': 'code', 'source': 'if QUICK:\n    N = 1\nelse:\n    N = 2\n'
                                         'try:\n    M = load()\nexcept OSError:\n    M = 3\n'
                                         'class PPO:\n    n = N + M\n'}])

@@ -213,9 +213,9 @@ def limit_resources(memory_mb, cpu_seconds, isolated):
 
 def describe(exc):
     """One line naming the exception and the student's line (the kit's wording)."""
-    import rl_harness
-    rl_harness.HARNESS_FILES.add(os.path.abspath(__file__))
-    return rl_harness.describe_exception(exc)
+    from rl_kit import harness
+    harness.HARNESS_FILES.add(os.path.abspath(__file__))
+    return harness.describe_exception(exc)
 
 
 def define(pieces, notes):
@@ -335,7 +335,7 @@ def preload():
     import torch
     torch.set_num_threads(1)
     import rl_tests  # noqa: F401
-    for optional in ('rl_harness', 'gymnasium', 'matplotlib.pyplot', 'rl_gui'):  # what notebooks import
+    for optional in ('gymnasium', 'matplotlib.pyplot', 'rl_gui'):  # what notebooks import
         try:
             __import__(optional)
         except Exception:  # noqa: BLE001 - missing here means missing for the submission too

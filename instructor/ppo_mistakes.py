@@ -1,8 +1,8 @@
 """Deliberately wrong PPO implementations (instructor side, never handed out).
 
-Each id of rl_tests.MISTAKES has a variant here, and variants combine: mutant('no_lambda',
+Each id of rl_kit/mistakes.py has a variant here, and variants combine: mutant('no_lambda',
 'target_td') makes both mistakes. tools/make_expected.py stores what each mistake outputs
-on the fixed cases (rl_expected.py), grade.py runs them live on fresh cases, and
+on the fixed cases (rl_kit/expected.json), grade.py runs them live on fresh cases, and
 tests/test_mutants.py checks that every one of them fails and is named.
 """
 
@@ -11,20 +11,12 @@ import itertools
 import torch
 import torch.nn.functional as F
 
-import rl_tests
 from ppo_reference import PPO
+from rl_kit.mistakes import ids as mistake_ids
 
-GAE_MISTAKES = ('across_envs', 'ignores_terminations', 'bootstraps_terminal', 'carries_over_terminations',
-                'ignores_truncations', 'truncation_as_termination', 'truncation_bootstraps_current', 'no_reset',
-                'no_lambda', 'no_gamma_in_sum', 'no_gamma_in_delta', 'not_reversed', 'forward_sum', 'wrong_sign',
-                'no_segment_bootstrap', 'skips_last_step', 'skips_first_step', 'target_without_value',
-                'target_td', 'target_returns')
-LOSS_MISTAKES = ('max_not_min', 'clipped_advantage', 'inverted_ratio', 'actor_sign', 'log_ratio',
-                 'ratio_without_exp', 'no_clipping', 'only_clipped', 'ratio_one', 'min_of_means', 'actor_sum',
-                 'normalized_advantages', 'critic_half', 'critic_abs', 'critic_huber', 'critic_clipped',
-                 'critic_sum', 'critic_uses_advantages')
+GAE_MISTAKES = mistake_ids('compute_advantages')   # the ids are defined once, in rl_kit/mistakes.py
+LOSS_MISTAKES = mistake_ids('compute_loss')
 MISTAKE_IDS = GAE_MISTAKES + LOSS_MISTAKES
-assert sorted(MISTAKE_IDS) == sorted(rl_tests.MISTAKES), 'ppo_mistakes and rl_tests.MISTAKES disagree'
 
 
 def applicable(case):
@@ -166,7 +158,7 @@ def wrong_losses(ac, states, actions, advantages, critic_targets, log_probs_old,
 
 
 def mutant(*mistakes):
-    """A PPO class that makes the given mistakes (ids of rl_tests.MISTAKES, or 'a+b' for two)."""
+    """A PPO class that makes the given mistakes (ids of rl_kit.mistakes.MISTAKES, or 'a+b' for two)."""
     mistakes = [part for mistake in mistakes for part in mistake.split('+')]
     unknown = set(mistakes) - set(MISTAKE_IDS)
     if unknown:

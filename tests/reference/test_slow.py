@@ -15,7 +15,7 @@ from correct_styles import STYLES
 from ppo_reference import Config, evaluate, landing_verdict, train
 from test_notebooks import execute
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.slow
 
 

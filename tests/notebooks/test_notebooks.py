@@ -21,9 +21,8 @@ import ppo_reference
 import record_episode  # tools/
 import rl_tests
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMPLETED = os.path.join(ROOT, build.COMPLETED)
-STUDENT = os.path.join(ROOT, build.STUDENT)
 QUICK_LINE = 'QUICK = False'
 
 
@@ -61,16 +60,19 @@ def test_the_build_is_up_to_date(capsys):
 def test_release_holds_exactly_what_a_student_receives(tmp_path):
     files = release()
     names = sorted(files)
-    assert names == sorted([build.STUDENT, 'rl_expected.py', 'rl_gae_episode.json', 'rl_gui.py', 'rl_harness.py',
-                            'rl_tests.py'])
+    kit = ['__init__.py', 'expected.json', 'gae_episode.json', 'harness.py', 'judging.py', 'mistakes.py',
+           'networks.py', 'records.py']
+    assert names == sorted([build.STUDENT, 'rl_gui.py', 'rl_tests.py'] + [f'rl_kit/{name}' for name in kit])
     build.write_outputs(tmp_path)
-    assert sorted(os.listdir(tmp_path / build.RELEASE)) == names
+    written = [os.path.relpath(os.path.join(here, name), tmp_path / build.RELEASE).replace(os.sep, '/')
+               for here, _, found in os.walk(tmp_path / build.RELEASE) for name in found]
+    assert sorted(written) == names
     with zipfile.ZipFile(tmp_path / build.RELEASE_ZIP) as archive:
         assert sorted(archive.namelist()) == [f'{build.ZIP_FOLDER}/{name}' for name in names]
         for name in names:
             assert archive.read(f'{build.ZIP_FOLDER}/{name}') == files[name].encode('utf-8')
     assert files['rl_tests.py'] == open(os.path.join(ROOT, 'rl_tests.py'), encoding='utf-8').read()
-    assert files[build.STUDENT] == open(STUDENT, encoding='utf-8').read()
+    assert files['rl_kit/expected.json'] == open(os.path.join(ROOT, build.EXPECTED), encoding='utf-8').read()
 
 
 def without_comments(source):
@@ -119,12 +121,11 @@ def test_the_completed_notebook_is_an_nbgrader_source_notebook():
 
 
 def test_the_student_notebook_is_the_completed_one_without_solutions():
-    completed, student = read(COMPLETED), read(STUDENT)
+    completed, student = read(COMPLETED), released_student()
     assert [cell.id for cell in student.cells] == [cell.id for cell in completed.cells]
     for ours, theirs in zip(completed.cells, student.cells):
         if 'BEGIN SOLUTION' not in ours.source and grade_id(ours) != 'answers':
             assert theirs.source == ours.source
-    assert released_student() == student
 
 
 def test_generated_files_are_never_sources():
@@ -162,7 +163,7 @@ def define(notebook, names=('helpers', 'ppo')):
 
 
 def test_student_ppo_fails_every_case_as_not_implemented():
-    PPO = define(read(STUDENT))['PPO']
+    PPO = define(released_student())['PPO']
     report = rl_tests.collect(rl_tests.test_ppo(PPO))
     assert report.cases_passed == 0
     functions = {failure.function for failure in report.failures(rl_tests.Kind.NOT_IMPLEMENTED)}
@@ -188,6 +189,7 @@ def hand_out(folder):
     """release/ without its notebook, written into `folder`: what a student's folder holds."""
     for name, text in release().items():
         if not name.endswith('.ipynb'):
+            os.makedirs(os.path.dirname(os.path.join(folder, name)), exist_ok=True)
             with open(os.path.join(folder, name), 'w', encoding='utf-8') as file:
                 file.write(text)
 

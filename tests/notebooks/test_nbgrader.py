@@ -2,7 +2,7 @@
 generate_assignment makes the kit's own student notebook, and autograde gives full points to a
 correct submission and partial points to a wrong one.
 
-nbgrader runs in a virtual environment of its own, installed from requirements-nbgrader.txt
+nbgrader runs in a virtual environment of its own, installed from tests/requirements-nbgrader.txt
 on first use and cached (keyed by that file's hash) under ~/.cache/ppo-lunarlander-kit/ (or
 $PPO_KIT_CACHE). The notebooks' kernel is this test's Python, with the kit's requirements,
 as a course's kernel would be. Marked `nbgrader`; CI runs it (python -m pytest -m nbgrader).
@@ -23,8 +23,8 @@ from test_notebooks import STUDENT_GAE, STUDENT_LOSS, cell_with_id, grade_id, re
 
 pytestmark = pytest.mark.nbgrader
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REQUIREMENTS = os.path.join(ROOT, 'requirements-nbgrader.txt')
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REQUIREMENTS = os.path.join(ROOT, 'tests', 'requirements-nbgrader.txt')
 ASSIGNMENT = build.ASSIGNMENT
 NOTEBOOK = ASSIGNMENT + '.ipynb'
 INSTALL_TIMEOUT = 900
@@ -43,7 +43,7 @@ def cache_dir():
 
 @pytest.fixture(scope='module')
 def nbgrader_bin():
-    """The bin/ folder of a venv with requirements-nbgrader.txt installed (cached)."""
+    """The bin/ folder of a venv with tests/requirements-nbgrader.txt installed (cached)."""
     with open(REQUIREMENTS, 'rb') as file:
         key = hashlib.sha256(file.read()).hexdigest()[:12]
     venv = os.path.join(cache_dir(), f'nbgrader-venv-{key}')
@@ -54,7 +54,7 @@ def nbgrader_bin():
         done = subprocess.run([os.path.join(building, 'bin', 'python'), '-m', 'pip', 'install', '--quiet',
                                '--disable-pip-version-check', '-r', REQUIREMENTS],
                               capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
-        assert done.returncode == 0, f'pip install -r requirements-nbgrader.txt failed:\n{done.stdout}{done.stderr}'
+        assert done.returncode == 0, f'pip install -r tests/requirements-nbgrader.txt failed:\n{done.stdout}{done.stderr}'
         shutil.rmtree(venv, ignore_errors=True)
         os.rename(building, venv)  # only a complete install is ever used
         # a venv's scripts name its python by absolute path: rewrite them for the final folder
@@ -116,14 +116,16 @@ def test_generate_assignment_makes_the_kits_student_notebook(course):
     folder, _, _ = course
     released = folder / 'release' / ASSIGNMENT
     theirs = nbformat.read(released / NOTEBOOK, as_version=4)
-    ours = nbformat.read(os.path.join(ROOT, build.STUDENT), as_version=4)
+    ours = nbformat.reads(release()[build.STUDENT], as_version=4)
     ours_cells, theirs_cells = comparable(ours)['cells'], comparable(theirs)['cells']
     assert len(theirs_cells) == len(ours_cells)
     for mine, nbgraders in zip(ours_cells, theirs_cells):
         assert mine == nbgraders
     assert comparable(theirs) == comparable(ours)
     # and the files the notebook needs travel with it
-    assert sorted(name for name in os.listdir(released) if not name.endswith('.ipynb')) == \
+    travelled = [os.path.relpath(os.path.join(here, name), released).replace(os.sep, '/')
+                 for here, folders, names in os.walk(released) for name in names if '__pycache__' not in here]
+    assert sorted(name for name in travelled if not name.endswith('.ipynb')) == \
         sorted(name for name in release() if not name.endswith('.ipynb'))
 
 

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                   '--disable-background-networking', '--disable-component-update', '--disable-sync']
-NOTEBOOK = 'ppo_lunarlander_student.ipynb'
+NOTEBOOK = build.STUDENT
 START_TIMEOUT = 120    # s for JupyterLab to answer
 RUN_TIMEOUT = 600      # s for Run All
 # JupyterLab settings: no news pop-up; every cell in the page (no windowing), so that the test sees them all
@@ -44,7 +44,7 @@ def missing():
         try:
             __import__(module)
         except ImportError:
-            return f'{requirement} is not installed (pip install -r requirements-browser.txt)'
+            return f'{requirement} is not installed (pip install -r tests/requirements-browser.txt)'
     return None
 
 

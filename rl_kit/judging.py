@@ -1,0 +1,339 @@
+"""Every case is judged in two steps, so that the same cases and checks serve the student's
+report and the instructor's grader (shipped to students):
+  1. observe(PPO, case) runs the student's code on the case's inputs and describes what
+     came back as plain data (a records.Observation): values, shapes, dtypes, gradients.
+     This is the only place where student code runs.
+  2. judge(case, observation, expected, mistakes) compares that with the expected values
+     and with the outputs of known mistakes on the same inputs, and puts what it finds
+     into words (a harness.CaseResult). No student code runs there.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from rl_kit import harness
+from rl_kit.harness import CaseResult, Failure, Kind, call, fmt, shape_problem
+from rl_kit.mistakes import MISTAKES
+from rl_kit.networks import NETWORKS_CHANGED, NUM_ACTIONS, STATE_DIM, linear_layers, set_weights
+from rl_kit.records import OUTPUTS, Observation, Output
+
+harness.HARNESS_FILES.add(__file__)
+
+
+def observe(PPO, case):
+    """Runs the student's code on one case and describes the outcome. Never raises for
+    anything the student's code does (exceptions and sys.exit() become obs.failure)."""
+    ac, failure = call(PPO, STATE_DIM, NUM_ACTIONS, case.gamma, case.lmbda, case.epsilon, case.num_steps)
+    if failure is not None:
+        return Observation(case.id, Failure(failure.kind, failure.message, case.function))
+    try:
+        set_weights(ac, case.weights)
+        function = getattr(ac, case.function)
+    except Exception as exc:  # noqa: BLE001 - a student's class may break anything
+        return Observation(case.id, Failure(Kind.NOT_RUN, NETWORKS_CHANGED + f'{type(exc).__name__}: {exc}',
+                                            case.function))
+    inputs = case.tensors()
+    originals = [x.clone() for x in inputs]
+    result, failure = call(function, *inputs, returns=2)
+    if failure is not None:
+        return Observation(case.id, failure)
+    try:
+        outputs = tuple(Output.of(name, value) for name, value in zip(OUTPUTS[case.function], result))
+        gradients, errors = {}, {}
+        if case.function == 'compute_loss':
+            for (name, value), network in zip(zip(OUTPUTS[case.function], result), (ac.actor, ac.critic)):
+                gradient, error = _last_layer_gradient(value, network)
+                if gradient is not None:
+                    gradients[name] = gradient
+                if error is not None:
+                    errors[name] = error
+        changed = not all(torch.equal(a, b) for a, b in zip(inputs, originals))
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - e.g. a returned object that breaks when inspected
+        return Observation(case.id, Failure(Kind.RAISED, harness.describe_exception(exc, case.function),
+                                            case.function))
+    return Observation(case.id, None, outputs, gradients, errors, changed)
+
+
+def _last_layer_gradient(loss, network):
+    """(gradient of loss w.r.t. the weights and bias of the network's last layer, flattened;
+    or None, with why not)."""
+    if not (isinstance(loss, torch.Tensor) and loss.dim() == 0 and loss.requires_grad):
+        return None, None
+    last = linear_layers(network)[-1]
+    try:
+        grads = torch.autograd.grad(loss, [last.weight, last.bias], retain_graph=True, allow_unused=True)
+    except RuntimeError as exc:
+        return None, str(exc).split('\n')[0]
+    flat = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, (last.weight, last.bias))]
+    return tuple(torch.cat([g.flatten() for g in flat]).to(torch.float64).tolist()), None
+
+
+
+def judge(case, observed, expected, mistakes=None, trusted=True):
+    """The verdict on one case. expected: the reference's Observation (or {name: values});
+    mistakes: {mistake id: Observation (or {name: values})} of the known mistakes on the
+    same inputs; an id 'a+b' is two mistakes at once, matched only where no single one
+    explains an output. Returns a harness.CaseResult.
+
+    trusted=False is for an observation that comes from a process the student controls
+    (the grader's sandbox): there, what the student's code says about its outputs (their
+    type, shape, dtype, whether they require gradients, whether the inputs changed) could
+    be a lie, so those checks become notes that do not count. The verdict then rests on
+    what cannot be forged without a correct computation: the values, that they are
+    float32 numbers, and the losses' gradients compared with the reference's."""
+    expected = _values(expected)
+    mistakes = {mistake: _values(outputs) for mistake, outputs in (mistakes or {}).items()}
+    result = CaseResult(section=case.section or case.group, group=case.group, title=case.title)
+    if observed.case_id != case.id:
+        result.failures.append(Failure(Kind.WRONG_TYPE, f'no answer for this case (got one for {observed.case_id!r})',
+                                       case.function))
+        return result
+    if observed.failure is not None:
+        result.failures.append(observed.failure)
+        return result
+    outputs = {output.name: output for output in observed.outputs}
+    wrong = {}
+    formed = set()  # outputs that passed the form checks
+    for name in case.checked:
+        result.checks += 1
+        output = outputs.get(name)
+        problem = _form_problem(case, name, output)
+        if not trusted and (problem is None or problem.kind in SELF_REPORTED) and output is not None \
+                and output.values is not None and len(output.values) == math.prod(_expected_shape(case)):
+            if problem is not None:
+                result.notes.append(f'Not counted (reported by your code, which the grader cannot check): '
+                                    f'{problem.message}.')
+            problem = _value_form_problem(case, name, output)
+        if problem is not None:
+            result.failures.append(problem)
+            continue
+        formed.add(name)
+        got = output.array().reshape(np.shape(expected[name]))
+        want = np.asarray(expected[name], dtype=np.float64).reshape(got.shape)
+        # evidence against a mistake: it would change this output, and the output is not what it gives
+        result.ruled_out.extend(mistake for mistake, outputs_of_mistake in mistakes.items()
+                                if '+' not in mistake and name in outputs_of_mistake and not (
+                                    np.shape(outputs_of_mistake[name]) == got.shape
+                                    and _close(got, np.asarray(outputs_of_mistake[name]), case)))
+        if _close(got, want, case):
+            continue
+        wrong[name] = got
+        result.failures.append(Failure(Kind.WRONG_VALUE, _value_message(case, name, got, want), case.function))
+        matched = [mistake for mistake, outputs_of_mistake in mistakes.items()
+                   if name in outputs_of_mistake and np.shape(outputs_of_mistake[name]) == got.shape
+                   and _close(got, np.asarray(outputs_of_mistake[name]), case)]
+        singles = [mistake for mistake in matched if '+' not in mistake]
+        for combination in singles or matched:  # two mistakes at once only where no single one explains it
+            for mistake in combination.split('+'):
+                if MISTAKES[mistake] not in result.mistakes:
+                    result.mistakes.append(MISTAKES[mistake])
+        if not result.mistakes or name not in _named_outputs(result, mistakes):
+            result.notes.extend(_difference_notes(case, name, got, want))
+    note, mistake = _target_relation(case, wrong, expected)
+    if note:
+        result.notes.append(note)
+    if mistake and MISTAKES[mistake] not in result.mistakes:
+        result.mistakes.append(MISTAKES[mistake])
+    for name in ('actor_loss', 'critic_loss'):
+        if f'{name}.grad' in expected and name in formed:
+            result.checks += 1
+            problem = _gradient_problem(case, name, observed, expected)
+            if problem is not None:
+                result.failures.append(problem)
+    if case.in_place:
+        result.checks += 1
+        if observed.inputs_changed:
+            message = (f'{case.function}() changed its input tensors in place; work on copies (e.g. x = x.clone())')
+            if trusted:
+                result.failures.append(Failure(Kind.IN_PLACE, message, case.function))
+            else:
+                result.notes.append(f'Not counted (reported by your code, which the grader cannot check): {message}.')
+    return result
+
+
+# What only the student's own process can tell: judged where the student runs the tests,
+# a note in the grader (judge(trusted=False)).
+SELF_REPORTED = {Kind.WRONG_TYPE, Kind.WRONG_SHAPE, Kind.WRONG_DTYPE, Kind.GRADIENT}
+
+
+def _expected_shape(case):
+    """The shape each output of the case's function must have: (N * T,) or a scalar's ()."""
+    return (len(case.inputs['states']),) if case.function == 'compute_advantages' else ()
+
+
+def _value_form_problem(case, name, output):
+    """The form checks that rest on the values alone: finite float32 numbers."""
+    values = np.array(output.values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        return Failure(Kind.NOT_FINITE, f'{name} contains NaN or infinity', case.function)
+    if not np.array_equal(values.astype(np.float32).astype(np.float64), values):
+        return Failure(Kind.WRONG_DTYPE, f'{name} holds values that are not float32 numbers (expected dtype '
+                                         'torch.float32)', case.function)
+    return None
+
+
+def _values(x):
+    if isinstance(x, Observation):
+        return x.values()
+    return {name: np.asarray(value, dtype=np.float64) for name, value in x.items()}
+
+
+def _named_outputs(result, mistakes):
+    """The outputs that one of the named mistakes explains."""
+    return {name for mistake in result.mistakes for name in mistakes.get(mistake.id, {})}
+
+
+def _close(got, want, case):
+    return bool(np.allclose(got, want, rtol=case.rtol, atol=case.atol))
+
+
+def _form_problem(case, name, output):
+    if output is None:
+        return Failure(Kind.WRONG_TYPE, f'{case.function}() returned no {name}', case.function)
+    if output.type == 'ndarray':
+        return Failure(Kind.WRONG_TYPE, f'{name} is a numpy array; return a torch.Tensor (e.g. torch.as_tensor(...))',
+                       case.function)
+    if output.type != 'Tensor' or output.shape is None:
+        return Failure(Kind.WRONG_TYPE, f'{name} must be a torch.Tensor, got {output.type}', case.function)
+    shape = _expected_shape(case)
+    if output.values is None and tuple(output.shape) == shape:
+        return Failure(Kind.WRONG_SHAPE, f'{name} is too large to check', case.function)
+    finite = output.values is None or all(math.isfinite(v) for v in output.values)
+    requires_grad = True if case.function == 'compute_loss' else (False if case.detached else None)
+    problem = shape_problem(name, output.shape, output.dtype, output.requires_grad, finite, shape, 'torch.float32',
+                            requires_grad)
+    if problem is not None and problem.kind == Kind.NOT_FINITE:
+        problem = Failure(Kind.NOT_FINITE, f'{name} contains NaN or infinity: {harness.short(output.values)}')
+    return problem and Failure(problem.kind, problem.message, case.function)
+
+
+def _wrong_mask(got, want, case):
+    return np.abs(got - want) > case.atol + case.rtol * np.abs(want)
+
+
+def _step_event(case, row):
+    """What happens at a transition of a compute_advantages() case, in words ('' if nothing)."""
+    T = case.num_steps
+    events = []
+    if case.inputs['terminations'][row]:
+        events.append('the episode terminates here')
+    if 'truncations' in case.inputs and case.inputs['truncations'][row]:
+        events.append('the episode is truncated here')
+    if row % T == T - 1 and T > 1:
+        events.append('the last step of the segment')
+    return ', '.join(events)
+
+
+def _value_message(case, name, got, want):
+    error = np.abs(got - want)
+    if got.ndim == 0:
+        return f'{name} is incorrect: got {fmt(got.item())}, expected {fmt(want.item())}'
+    N, T = case.layout
+    wrong = _wrong_mask(got, want, case).reshape(N, T)
+    envs = [env for env in range(N) if wrong[env].any()]
+    places = []
+    for env in envs[:2]:
+        step = int(np.flatnonzero(wrong[env])[-1])  # a backward sum's error starts at the latest wrong step
+        row = env * T + step
+        event = _step_event(case, row)
+        where = f'step {step}' if N == 1 or T > 1 else f'row {row}'
+        where = f'environment {env}, {where}' if T > 1 else f'step {row}'
+        places.append(f'{where}{" (" + event + ")" if event else ""}: got {fmt(got[row])}, expected {fmt(want[row])}')
+    more = f'; and {len(envs) - 2} more environment{"s" if len(envs) > 3 else ""}' if len(envs) > 2 else ''
+    lead = 'the last wrong value' if T > 1 else 'the first wrong value'
+    return (f'{name} are incorrect (max error {fmt(error.max())}); {lead}: ' + '; '.join(places) + more)
+
+
+def _difference_notes(case, name, got, want):
+    """What kind of difference it is, where no known mistake explains it."""
+    notes = []
+    scale = max(np.abs(want).max(), 1.0)
+    near = lambda a, b: np.allclose(a, b, rtol=1e-3, atol=1e-3 * scale)  # noqa: E731
+    if got.ndim == 0:
+        return _scalar_notes(name, got.item(), want.item())
+    if np.dot(want, want) > 0:
+        factor = float(np.dot(got, want) / np.dot(want, want))
+        if abs(factor - 1) > 1e-3 and near(got, factor * want):
+            notes.append('every value has the wrong sign (a factor -1).' if abs(factor + 1) < 1e-3 else
+                         f'every value is {fmt(factor)} × the expected one: a constant factor is off.')
+            return notes
+    shift = float(np.mean(got - want))
+    if abs(shift) > 1e-3 * scale and near(got, want + shift):
+        notes.append(f'every value is off by the same amount ({fmt(shift)}): a constant shift.')
+        return notes
+    N, T = case.layout
+    wrong = _wrong_mask(got, want, case)
+    envs = [env for env in range(N) if wrong.reshape(N, T)[env].any()]
+    if N > 1 and len(envs) < N:
+        notes.append(f'only environment{"s" if len(envs) > 1 else ""} {", ".join(map(str, envs))} '
+                     f'{"are" if len(envs) > 1 else "is"} wrong; the other{"s are" if N - len(envs) > 1 else " is"} '
+                     'right: compare what happens in them (episode ends, segment ends).')
+    rows = set(np.flatnonzero(wrong))
+    ends = set(np.flatnonzero(case.inputs['terminations'] | case.inputs.get('truncations', False)))
+    last = {env * T + T - 1 for env in range(N)}
+    if T > 1 and rows and rows <= last:
+        notes.append('only the last step of a segment is wrong: check what δ_{T-1} bootstraps from.')
+    elif T > 1 and rows and rows <= ends:
+        notes.append('only steps where an episode ends are wrong: check δ_t there (what v(s_{t+1}) counts for).')
+    if T > 1 and envs:
+        notes.append('in a backward sum an error travels to the earlier steps: fix the latest wrong step first.')
+    return notes
+
+
+def _scalar_notes(name, got, want):
+    """A factor worth naming between two numbers: -1, an integer, or 1 / an integer."""
+    if want == 0 or got == 0:
+        return []
+    factor = got / want
+    if abs(factor + 1) < 1e-3:
+        return [f'{name} has the right size but the wrong sign.']
+    for k in range(2, 1025):
+        if abs(factor - k) < 1e-3 * k:
+            return [f'{name} is {k} × the expected value: a sum instead of a mean, or a factor too many?']
+        if abs(1 / factor - k) < 1e-3 * k:
+            return [f'{name} is 1/{k} of the expected value: a factor too many?']
+    return []
+
+
+def _target_relation(case, wrong, expected):
+    """How a wrong critic_targets relates to the student's own advantages: (note, mistake id)
+    when that relation tells something even though the advantages are wrong too."""
+    if case.function != 'compute_advantages' or 'critic_targets' not in wrong or 'advantages' not in wrong:
+        return None, None
+    got = wrong['critic_targets'] - wrong['advantages']
+    values = expected['critic_targets'] - expected['advantages']   # v(s_t)
+    if _close(got, values, case):
+        return ('critic_targets - advantages is right (it is v(s_t)): critic_targets is wrong only because the '
+                'advantages are.'), None
+    if _close(got, np.zeros_like(got), case) and not _close(values, np.zeros_like(values), case):
+        return None, 'target_without_value'
+    return None, None
+
+
+def _gradient_problem(case, name, observed, expected):
+    """A loss's gradient (w.r.t. the last layer of its network) against the reference's."""
+    if name in observed.gradient_errors:
+        return Failure(Kind.GRADIENT, f'the gradient of {name} could not be computed: '
+                                      f'{observed.gradient_errors[name]}', case.function)
+    got, want = observed.gradients.get(name), np.asarray(expected[f'{name}.grad'])
+    if got is None or len(got) != len(want):
+        return Failure(Kind.GRADIENT, f'{name} has no gradient: it must be computed from the networks with '
+                                      'gradients on (not detached, not under torch.no_grad())', case.function)
+    got = np.array(got)
+    if np.allclose(got, want, rtol=1e-3, atol=1e-6):
+        return None
+    size = float(np.abs(got).max())
+    if name == 'actor_loss' and case.gradient == 'flat':
+        return Failure(Kind.GRADIENT, f'actor_loss has a gradient (max {fmt(size)}) where every ratio is clipped on '
+                                      'the flat side (a > 0 with r > 1 + ε, a < 0 with r < 1 - ε): there min(L1, L2) '
+                                      'is the clipped term, whose gradient is 0', case.function)
+    if name == 'actor_loss' and case.gradient == 'steep' and size <= 1e-6:
+        return Failure(Kind.GRADIENT, 'actor_loss has no gradient where min() must pick the unclipped term (a > 0 '
+                                      'with r < 1 - ε, a < 0 with r > 1 + ε) or the ratio is inside the clip range: '
+                                      'take min(L1, L2) of both terms, each with its gradient', case.function)
+    return Failure(Kind.GRADIENT, f'the gradient of {name} is wrong (max error '
+                                  f'{fmt(float(np.abs(got - want).max()))}) although its value is right: is a '
+                                  'term detached, or computed from a copy?', case.function)
+
