@@ -28,10 +28,11 @@ import sys
 import time
 import weakref
 
+import rl_kit  # noqa: F401 (first: on a Python older than the kit needs, it says so in one line)
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ['create_renderer', 'Renderer', 'TrainingMonitor', 'plot_learning_curve', 'in_kernel',
+__all__ = ['create_renderer', 'Renderer', 'TrainingMonitor', 'plot_learning_curve', 'plot_evaluation', 'in_kernel',
            'Interactive', 'clip_objective_explorer', 'gae_explorer', 'episode_player',
            'NotebookStop', 'skip_if_grading', 'check_trained']
 
@@ -126,12 +127,14 @@ class Renderer:
                 time.sleep(delay)
             self._handle.update(image)
 
-    def save_gif(self, path, fps=30, width=None):
-        """Writes the frames shown so far as an animated GIF (browsers play GIFs at 50 fps at
-        most, so frames are skipped to reach `fps`). Returns the number of frames written."""
+    def save_gif(self, path, fps=None, width=None):
+        """Writes the frames shown so far as an animated GIF, by default every one of them at
+        the renderer's fps (a GIF's frame lasts a whole number of 1/100 s, and browsers play at
+        most 50 frames a second: faster renderers play slower). With `fps` below the
+        renderer's, frames are skipped to reach it. Returns the number of frames written."""
         if not self.frames:
             raise ValueError('no frames to save: call render() at least once first')
-        step = max(1, round(self.fps / fps))
+        step = max(1, round(self.fps / fps)) if fps else 1
         width = width or self.width
         images = []
         for jpeg in self.frames[::step]:
@@ -139,8 +142,10 @@ class Renderer:
             if image.width != width:
                 image = image.resize((width, round(image.height * width / image.width)), Image.BILINEAR)
             images.append(image.quantize(colors=128, method=Image.Quantize.MEDIANCUT))
-        # hold the last frame for a second
-        durations = [round(1000 * step / self.fps)] * (len(images) - 1) + [1000]
+        # whole hundredths of a second, at least 2 (browsers play shorter frames at 1/10 s);
+        # the last frame is held for a second
+        duration = 10 * max(2, round(100 * step / self.fps))
+        durations = [duration] * (len(images) - 1) + [1000]
         images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
         return len(images)
 
@@ -171,7 +176,7 @@ def plot_learning_curve(episode_returns, episode_end_steps=None, window=100, thr
     With environment steps on the x axis it also marks when each of the trainer's criteria
     was met: `solved_at` (the training mean reached the threshold), `landed_at` (a check
     of the greedy policy passed), and `checks`, every such check (objects with `env_steps`,
-    `mean` and `passed`, e.g. ppo_reference.LandingCheck) as a point at its mean."""
+    `mean` and `passed`, e.g. rl_kit.training.LandingCheck) as a point at its mean."""
     if episode_end_steps is None and (solved_at is not None or landed_at is not None or len(checks)):
         raise ValueError('plot_learning_curve: solved_at, landed_at and checks are environment steps, so they need '
                          'episode_end_steps as well (got episode_end_steps=None)')
@@ -205,6 +210,31 @@ def plot_learning_curve(episode_returns, episode_end_steps=None, window=100, thr
     return ax.figure
 
 
+def plot_evaluation(result, eval_returns):
+    """evaluation_figure() as a picture: the last expression of a notebook cell shows it
+    (an ordinary image output, also in a notebook saved and reopened without a kernel)."""
+    figure = evaluation_figure(result, eval_returns)
+    return Interactive(lambda: _png(figure), {})
+
+
+def evaluation_figure(result, eval_returns):
+    """The training's learning curve (with both criteria and the checks) beside a histogram of
+    the greedy evaluation's returns; `result` is what train() returned (attributes
+    episode_returns, episode_end_steps, solved_at, landed_at, checks, config.solve_threshold).
+    Returns a matplotlib Figure."""
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=(11, 3.2), dpi=100, layout='constrained')
+    curve, histogram = figure.subplots(1, 2, width_ratios=[2, 1])
+    threshold = result.config.solve_threshold
+    plot_learning_curve(result.episode_returns, result.episode_end_steps, threshold=threshold, title='Training',
+                        ax=curve, solved_at=result.solved_at, landed_at=result.landed_at, checks=result.checks)
+    histogram.hist(eval_returns, bins=20, color='C1')
+    histogram.axvline(threshold, color='C2', linestyle='--', linewidth=1)
+    histogram.set(title=f'Greedy evaluation ({len(eval_returns)} episodes)', xlabel='sum of rewards',
+                  ylabel='episodes')
+    return figure
+
+
 def _png(figure):
     buffer = io.BytesIO()
     figure.savefig(buffer, format='png')
@@ -217,11 +247,13 @@ def _duration(seconds):
 
 
 class TrainingMonitor:
-    """A callback for ppo_reference.train(): a progress bar and a live learning curve,
+    """A callback for the notebook's train(): a progress bar and a live learning curve,
     redrawn at most once per `interval` seconds. It reads the attributes of the
-    ppo_reference.TrainStats it is called with. In a Jupyter kernel both update in place;
-    elsewhere a progress line is written to `file` (on a terminal it redraws itself; in a
-    log, one line per `log_interval` seconds)."""
+    rl_kit.training.TrainStats it is called with. The bar fills as the agent gets closer
+    to landing (stats.progress: the training mean at first, then each greedy check's
+    mean, against what a check must reach), and is full once a check passes. In a Jupyter
+    kernel both update in place; elsewhere a progress line is written to `file` (on a
+    terminal it redraws itself; in a log, one line per `log_interval` seconds)."""
 
     def __init__(self, interval=1.0, plot=True, window=100, file=None, log_interval=10.0):
         self.interval = interval
@@ -254,11 +286,13 @@ class TrainingMonitor:
 
     def parts(self, stats):
         """The pieces of the progress line; a line may wrap between them, never inside one."""
-        parts = [f'{stats.env_steps:,}/{stats.total_steps:,} steps', f'{len(stats.episode_returns):,} episodes']
+        episodes = len(stats.episode_returns)
+        parts = [f'{stats.env_steps:,} steps', f'{episodes:,} episode{"s" if episodes != 1 else ""}']
         if not math.isnan(stats.mean_return):
             parts.append(f'mean {stats.mean_return:.1f}')
         if stats.checks:
-            parts.append(f'greedy {stats.checks[-1].mean:.1f}')
+            last = stats.checks[-1]
+            parts.append(f'greedy {last.mean:.1f} of {last.required:g}')
         parts.append(f'{stats.steps_per_second:,.0f} steps/s')
         parts.append(_duration(stats.elapsed))
         if stats.landed_at is not None:
@@ -268,7 +302,8 @@ class TrainingMonitor:
         return parts
 
     def summary(self, stats):
-        """The progress line, e.g. '123,904/1,000,000 steps | 812 episodes | mean 143.2 | 8,200 steps/s | 0:15'."""
+        """The progress line, e.g. '123,904 steps | 812 episodes | mean 143.2 | greedy 150.3 of 220 |
+        8,200 steps/s | 0:15'."""
         return ' | '.join(self.parts(stats))
 
     def _draw(self, stats, final=False):
@@ -278,8 +313,9 @@ class TrainingMonitor:
             self._draw_text(stats, final)
 
     def _bar(self, stats, width=20):
-        total = stats.total_steps or stats.env_steps or 1
-        filled = min(width, int(width * stats.env_steps / total))
+        # (filled, empty) cells: how close the agent is to landing, not the step budget
+        progress = stats.progress if not math.isnan(stats.progress) else 0.0
+        filled = min(width, max(0, int(width * progress)))
         return filled, width - filled
 
     def _draw_text(self, stats, final):
@@ -442,40 +478,69 @@ def load_gae_episode(path=GAE_DATA):
         return json.load(file)
 
 
+def per_step_limits(*series, share=0.98):
+    """(low, high) of an axis that shows the middle `share` of all the values of `series`,
+    and 0, with a margin: the few largest (a landing's +100) would flatten the rest."""
+    values = np.concatenate([np.asarray(values, dtype=float) for values in series])
+    tail = 50 * (1 - share)
+    low, high = np.percentile(values, [tail, 100 - tail])
+    low, high = min(float(low), 0.0), max(float(high), 0.0)
+    margin = 0.1 * (high - low) or 1.0
+    return low - margin, high + margin
+
+
+def _steps_ahead(gamma, lmbda):
+    """'about 50 steps ahead': the horizon 1 / (1 - γλ) of the advantage's backward sum."""
+    if gamma * lmbda >= 1:
+        return 'γλ = 1'
+    horizon = round(1 / (1 - gamma * lmbda))
+    return f'γλ = {gamma * lmbda:.3g}, so a step looks about {horizon:,} step{"s" if horizon != 1 else ""} ahead'
+
+
 def gae_figure(episode, gamma, lmbda):
     """Rewards, values and TD errors of the recorded episode (top), and its advantages for
-    (gamma, lmbda), beside lambda = 0 and lambda = 1 (bottom). Both must be grid values."""
+    (gamma, lmbda), beside lambda = 0 and lambda = 1 (bottom). Both must be grid values.
+    The top axis fits the TD errors of this gamma; the few values beyond it are marked at
+    its edge. The legends sit beside the axes, off the data."""
     for name, value, grid in (('gamma', gamma, episode['gammas']), ('lmbda', lmbda, episode['lambdas'])):
         if value not in grid:
             raise ValueError(f'{name} must be one of the precomputed values {grid}, got {value}')
     g, l = episode['gammas'].index(gamma), episode['lambdas'].index(lmbda)
     curves = episode['advantages'][g]
-    steps = np.arange(len(episode['rewards']))
-    figure = _figure((9, 5.2))
+    rewards, deltas = np.asarray(episode['rewards']), np.asarray(episode['deltas'][g])
+    steps = np.arange(len(rewards))
+    figure = _figure((10, 5.2))
     top, bottom = figure.subplots(2, 1, sharex=True)
-    top.bar(steps, episode['rewards'], width=1.0, color='0.7', label=r'reward $r_{t+1}$')
-    top.plot(steps, episode['deltas'][g], color='C0', linewidth=1, label=r'TD error $\delta_t$')
-    top.set(ylim=(-6, 6), ylabel='per step')
-    top.set_title(f'one landing of a trained agent ({len(steps)} steps, return {sum(episode["rewards"]):.0f}); '
+    top.bar(steps, rewards, width=1.0, color='0.7', label=r'reward $r_{t+1}$')
+    top.plot(steps, deltas, color='C0', linewidth=1, label=r'TD error $\delta_t$')
+    low, high = per_step_limits(rewards, deltas)
+    beyond = [(t, high if v > high else low) for t, v in list(zip(steps, rewards)) + list(zip(steps, deltas))
+              if not low <= v <= high]
+    for edge, marker in ((high, '^'), (low, 'v')):  # a triangle at the edge for each value beyond it
+        points = [t for t, at in beyond if at == edge]
+        if points:
+            top.scatter(points, [edge] * len(points), marker=marker, s=18, color='C3', zorder=3, clip_on=False,
+                        label='beyond the axis' if edge == high or not any(at == high for _, at in beyond)
+                        else None)
+    top.set(ylim=(low, high), ylabel='per step')
+    top.set_title(f'one landing of a trained agent ({len(steps)} steps, return {rewards.sum():.0f}); '
                   f'γ = {gamma:g}', fontsize=10)
     values = top.twinx()
     values.plot(steps, episode['values'][:-1], color='C2', linewidth=1.5, label=r'critic $\hat v(s_t)$')
     values.set_ylabel(r'$\hat v(s_t)$', color='C2')
     handles = [h for ax in (top, values) for h in ax.get_legend_handles_labels()[0]]
-    top.legend(handles, [h.get_label() for h in handles], loc='upper left', fontsize=8, ncol=3)
+    top.legend(handles, [h.get_label() for h in handles], loc='upper left', bbox_to_anchor=(1.09, 1.0),
+               fontsize=8)
     top.grid(alpha=0.3)
     zero, one = episode['lambdas'].index(0.0), episode['lambdas'].index(1.0)
     bottom.plot(steps, curves[zero], color='C0', linewidth=0.8, alpha=0.6, label=r'λ = 0: the TD error $\delta_t$')
     bottom.plot(steps, curves[one], color='C3', linewidth=0.8, alpha=0.8,
-                label=r'λ = 1: discounted return $-\ \hat v(s_t)$')
+                label='λ = 1: discounted return\n' r'$-\ \hat v(s_t)$')
     bottom.plot(steps, curves[l], color='k', linewidth=2, label=f'λ = {lmbda:g}')
-    horizon = 1 / (1 - gamma * lmbda) if gamma * lmbda < 1 else float('inf')
-    bottom.set(xlabel='step t', ylabel=r'advantage $a_t$',
-               title=f'advantages: γλ = {gamma * lmbda:.3g}, so a step looks about '
-                     f'{horizon:,.0f} steps ahead' if horizon < 1e6 else 'advantages: γλ = 1')
+    bottom.set(xlabel='step t', ylabel=r'advantage $a_t$', title=f'advantages: {_steps_ahead(gamma, lmbda)}')
     bottom.title.set_fontsize(10)
     bottom.grid(alpha=0.3)
-    bottom.legend(loc='upper left', fontsize=8)
+    bottom.legend(loc='upper left', bbox_to_anchor=(1.09, 1.0), fontsize=8)
     return figure
 
 

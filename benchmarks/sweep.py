@@ -29,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import ppo_reference  # noqa: E402
+from rl_kit.training import LandingChecks, evaluate  # noqa: E402
 from time_to_solve import seeds_from  # noqa: E402
 
 
@@ -46,13 +47,13 @@ class Trace:
 
     def __init__(self, config):
         self.config, self.points = config, []
+        self.checks = LandingChecks(None, config, tracker=None, background=False)  # plays checks, inline
 
     def __call__(self, stats):
         last = self.points[-1][0] if self.points else -TRACE_INTERVAL
         if stats.mean_return >= TRACE_FROM and stats.env_steps - last >= TRACE_INTERVAL:
-            check = ppo_reference.landing_check(stats.ac, self.config, stats.env_steps,
-                                                TRACE_CHECK_NUMBER + len(self.points))
-            final = (round(float(ppo_reference.evaluate(stats.ac, episodes=100).mean()), 1)
+            check = self.checks.play(stats.ac, stats.env_steps, TRACE_CHECK_NUMBER + len(self.points))
+            final = (round(float(evaluate(stats.ac, self.config, episodes=100).mean()), 1)
                      if check.mean >= TRACE_EVALUATE else None)
             self.points.append((stats.env_steps, round(stats.mean_return, 1), round(check.mean, 1), final))
 
@@ -63,7 +64,7 @@ def run(job):
     config = ppo_reference.Config(seed=seed, **overrides)
     callback = Trace(config) if trace else None
     result = ppo_reference.train(config, callback=callback)
-    returns = ppo_reference.evaluate(result.ac, episodes=100)  # always: a run that did not land is judged too
+    returns = evaluate(result.ac, config, episodes=100)  # always: a run that did not land is judged too
     last = result.episode_returns[-100:]
     line = {'name': name, 'seed': seed, 'landed': result.landed, 'eval_ok': bool(returns.mean() >= 200),
             'solved_at': result.solved_at, 'landed_at': result.landed_at, 'steps': result.env_steps,

@@ -16,7 +16,7 @@ seeds for both trainers. SB3 takes about an hour a seed on a slow 2-core machine
 --peer-max-ratio K stops it at K times the kit's wall-clock on the same seed, which shows
 a ratio of at least K. With --jobs 1 (the default) runs are
 sequential, so that each is timed with nothing else of ours running, and the kit's checks
-run beside its training on the second core (ppo_reference.BackgroundChecks); with --jobs 2
+run beside its training on the second core (rl_kit.training.LandingChecks); with --jobs 2
 two seeds run at once, each on one core, and the kit's checks run inline (a pool's worker
 cannot start a second process). SB3's checks always run inline: the headline ratio counts
 SB3's seconds without them. Each row records the 1-minute load average when the run started:
@@ -42,6 +42,7 @@ sys.path.insert(0, ROOT)
 
 import ppo_reference  # noqa: E402
 import rl_gui  # noqa: E402
+from rl_kit.training import EpisodeTracker, LandingChecks, evaluate  # noqa: E402
 
 # rl-zoo's hyperparameters for LunarLander-v3 (hyperparams/ppo.yml)
 SB3_HYPERPARAMETERS = dict(n_steps=1024, batch_size=64, n_epochs=4, gamma=0.999, gae_lambda=0.98, ent_coef=0.01)
@@ -56,7 +57,7 @@ def run_ours(seed, budget):
     load = load_average()
     config = ppo_reference.Config(seed=seed, total_steps=budget)
     result = ppo_reference.train(config)
-    returns = ppo_reference.evaluate(result.ac, episodes=100)
+    returns = evaluate(result.ac, config, episodes=100)
     return {'landed': result.landed, 'solved_at': result.solved_at, 'landed_at': result.landed_at,
             'env_steps': result.env_steps, 'seconds': result.train_seconds, 'check_seconds': result.check_seconds,
             'checks_in_background': result.checks_in_background,
@@ -68,9 +69,9 @@ def run_ours(seed, budget):
 
 def run_sb3(seed, budget, max_seconds=None):
     """SB3's PPO to the same stopping rule as ours: once the mean of the last 100 training
-    episodes reaches check_from (50), the greedy policy plays the same checks
-    (ppo_reference.landing_check) every check_interval steps, at the end of a rollout, until
-    one passes. With max_seconds, the run also stops when its wall-clock passes it ("cut"): it
+    episodes reaches check_from (50), the greedy policy plays the same checks (the kit's
+    LandingChecks, inline) every check_interval steps, at the end of a rollout, until one
+    passes. With max_seconds, the run also stops when its wall-clock passes it ("cut"): it
     then shows only that SB3 needs longer than that, a lower bound of its time."""
     from stable_baselines3 import PPO as SB3PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -84,47 +85,45 @@ def run_sb3(seed, budget, max_seconds=None):
     class StopWhenLanded(BaseCallback):
         def __init__(self):
             super().__init__()
-            self.returns, self.end_steps, self.checks = [], [], []
-            self.solved_at = self.landed_at = None
+            self.tracker = EpisodeTracker(SB3_NUM_ENVS, config.solve_window, config.solve_threshold)
+            self.checks = None  # LandingChecks of the model, once learn() has set it
             self.cut = False
 
         def _on_step(self):
             for info in self.locals['infos']:
                 if 'episode' in info:
-                    self.returns.append(float(info['episode']['r']))
-                    self.end_steps.append(self.num_timesteps)
-            if self.solved_at is None and ppo_reference.training_mean_reached(self.returns, config,
-                                                                               config.solve_threshold):
-                self.solved_at = self.num_timesteps
+                    self.tracker.returns.append(float(info['episode']['r']))
+                    self.tracker.end_steps.append(self.num_timesteps)
+            # SB3 has no update boundary here: "solved" is noted at the step the training mean reached it
+            self.tracker.note_solved(self.num_timesteps)
             if max_seconds is not None and time.perf_counter() - start > max_seconds:
                 self.cut = True
-            return self.landed_at is None and not self.cut
+            return (self.checks is None or self.checks.landed_at is None) and not self.cut
 
         def _on_rollout_start(self):
             # after an update, before the next rollout: the policy checked is the one that is kept
-            last_check_at = self.checks[-1].env_steps if self.checks else None
-            if ppo_reference.check_due(self.returns, last_check_at, self.num_timesteps, config):
-                self.checks.append(ppo_reference.landing_check(self.model, config, self.num_timesteps,
-                                                               len(self.checks), act=act))
-                if self.checks[-1].passed:
-                    self.landed_at = self.num_timesteps
+            if self.checks is None:
+                self.checks = LandingChecks(self.model, config, self.tracker, act=act, background=False)
+            self.checks.after_update(self.num_timesteps)
 
     load = load_average()
     torch.set_num_threads(1)
-    envs = make_vec_env('LunarLander-v3', n_envs=SB3_NUM_ENVS, seed=seed)
+    envs = make_vec_env(config.env_id, n_envs=SB3_NUM_ENVS, seed=seed)
     model = SB3PPO('MlpPolicy', envs, seed=seed, device='cpu', verbose=0, **SB3_HYPERPARAMETERS)
     callback = StopWhenLanded()
     start = time.perf_counter()
     model.learn(total_timesteps=budget, callback=callback)
     seconds = time.perf_counter() - start
-    returns = ppo_reference.evaluate(model, episodes=100, act=act)
-    return {'landed': callback.landed_at is not None, 'solved_at': callback.solved_at,
-            'landed_at': callback.landed_at, 'env_steps': int(model.num_timesteps), 'seconds': seconds,
-            'check_seconds': sum(check.seconds for check in callback.checks), 'cut': callback.cut, 'max_seconds': max_seconds,
-            'checks': [[check.env_steps, round(check.mean, 2)] for check in callback.checks],
+    returns = evaluate(model, config, episodes=100, act=act)
+    checks = callback.checks.checks if callback.checks is not None else []
+    landed_at = callback.checks.landed_at if callback.checks is not None else None
+    return {'landed': landed_at is not None, 'solved_at': callback.tracker.solved_at,
+            'landed_at': landed_at, 'env_steps': int(model.num_timesteps), 'seconds': seconds,
+            'check_seconds': sum(check.seconds for check in checks), 'cut': callback.cut, 'max_seconds': max_seconds,
+            'checks': [[check.env_steps, round(check.mean, 2)] for check in checks],
             'eval_mean': float(returns.mean()), 'eval_std': float(returns.std()),
             'load': [load, load_average()],
-            'episode_returns': callback.returns, 'episode_end_steps': callback.end_steps}
+            'episode_returns': callback.tracker.returns, 'episode_end_steps': callback.tracker.end_steps}
 
 
 def run_seed(job):

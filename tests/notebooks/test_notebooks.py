@@ -3,6 +3,7 @@ complete (the student notebook runs in a folder holding what the build puts in r
 nothing else) and holds no solution, nbgrader roles on the completed notebook, and the
 notebooks running headless."""
 
+import functools
 import io
 import json
 import os
@@ -20,6 +21,7 @@ import build  # tools/, on the path via conftest
 import ppo_reference
 import record_episode  # tools/
 import rl_tests
+from test_rl_gui import gif_milliseconds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMPLETED = os.path.join(ROOT, build.COMPLETED)
@@ -60,8 +62,8 @@ def test_the_build_is_up_to_date(capsys):
 def test_release_holds_exactly_what_a_student_receives(tmp_path):
     files = release()
     names = sorted(files)
-    kit = ['__init__.py', 'expected.json', 'gae_episode.json', 'harness.py', 'judging.py', 'mistakes.py',
-           'networks.py', 'records.py']
+    kit = ['__init__.py', 'expected.json', 'gae_episode.json', 'harness.py', 'inputs.py', 'judging.py', 'mistakes.py',
+           'networks.py', 'records.py', 'training.py']
     assert names == sorted([build.STUDENT, 'rl_gui.py', 'rl_tests.py'] + [f'rl_kit/{name}' for name in kit])
     build.write_outputs(tmp_path)
     written = [os.path.relpath(os.path.join(here, name), tmp_path / build.RELEASE).replace(os.sep, '/')
@@ -101,6 +103,41 @@ def test_nothing_a_student_receives_holds_a_solution():
     assert all(not cell.get('outputs') for cell in student.cells if cell.cell_type == 'code')
 
 
+def non_blank_lines(source):
+    return sum(1 for line in source.splitlines() if line.strip())
+
+
+def test_the_hand_out_shows_ppo_and_imports_the_machinery():
+    # issue 18's goals for the notebook a student receives
+    code = [cell for cell in released_student().cells if cell.cell_type == 'code']
+    assert sum(non_blank_lines(cell.source) for cell in code) <= 350
+    longest = max((cell for cell in code if grade_id(cell) != 'ppo'), key=lambda cell: non_blank_lines(cell.source))
+    assert non_blank_lines(longest.source) <= 80, longest.source[:200]
+    train = next(cell.source for cell in code if cell.source.startswith('def train('))
+    assert non_blank_lines(train) <= 45  # rollout -> update -> landing check -> callback
+    plumbing = re.compile(r'\b(multiprocessing|signal|Pipe|fork|SIGINT|os\.kill|subprocess|threading)\b')
+    assert not [cell.source[:80] for cell in code if plumbing.search(cell.source)]
+    imported = set(re.findall(r'^import (\w+)', code[0].source, re.MULTILINE))
+    assert not imported & {'bisect', 'copy', 'multiprocessing', 'signal', 'sys'}
+
+
+def test_nothing_a_student_receives_points_at_what_the_hand_out_lacks():
+    # a student has only release/: no README, benchmarks or tests, and the switch is QUICK
+    files = release()
+    texts = {'the notebook': '\n'.join(cell.source for cell in released_student().cells),
+             **{name: files[name] for name in ('rl_gui.py', 'rl_kit/__init__.py', 'rl_kit/training.py',
+                                               'rl_kit/inputs.py')}}
+    for name, text in texts.items():
+        for missing in ('README', 'benchmarks', 'tests/', 'test_training', 'PPO_QUICK', 'ppo_reference', "seed's"):
+            assert missing not in text, f'{missing} in {name}'
+    assert 'QUICK = False' in texts['the notebook']
+
+
+def test_the_readme_fits_250_lines():
+    with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as file:
+        assert len(file.read().splitlines()) <= 250
+
+
 def test_the_completed_notebook_is_an_nbgrader_source_notebook():
     completed = read(COMPLETED)
     roles = {grade_id(cell): cell.metadata['nbgrader'] for cell in completed.cells if 'nbgrader' in cell.metadata}
@@ -134,7 +171,7 @@ def test_generated_files_are_never_sources():
         source = file.read()
     assert 'class PPO' not in source and 'def compute_advantages' not in source
     regions = build.reference_regions(open(os.path.join(ROOT, build.REFERENCE), encoding='utf-8').read())
-    assert {'helpers', 'ppo', 'train', 'update', 'rollout', 'evaluate'} <= set(regions)
+    assert {'helpers', 'ppo', 'hyperparameters', 'environments', 'rollout', 'update', 'train'} == set(regions)
     assert all(code in code_cells(read(COMPLETED)) for code in regions.values())
 
 
@@ -194,13 +231,20 @@ def hand_out(folder):
                 file.write(text)
 
 
+def kernel_environment():
+    """The environment of a kernel that runs a hand-out: this one without PYTHONPATH (and
+    PYTHONSTARTUP), so that the kernel imports the hand-out's modules, from its folder,
+    whatever the caller's environment holds (a kit root on PYTHONPATH would win)."""
+    return {name: value for name, value in os.environ.items() if name not in ('PYTHONPATH', 'PYTHONSTARTUP')}
+
+
 def execute(notebook, tmp_path, allow_errors=False, quick=True, timeout=300):
     """Runs a notebook headless in tmp_path beside the release's files; quick=True sets
     QUICK = True in its first code cell (a tiny training budget)."""
     hand_out(tmp_path)
     set_quick(notebook, quick)
     NotebookClient(notebook, timeout=timeout, kernel_name='python3', allow_errors=allow_errors,
-                   resources={'metadata': {'path': str(tmp_path)}}).execute()
+                   resources={'metadata': {'path': str(tmp_path)}}).execute(env=kernel_environment())
     return notebook
 
 
@@ -295,16 +339,22 @@ def test_a_students_own_correct_solution_in_the_release_passes_trains_and_shows(
     hand_out(tmp_path)
     book = testbook(str(path), execute=True, timeout=300)
     book.client.resources = {'metadata': {'path': str(tmp_path)}}  # the kernel runs in the hand-out folder
+    # ... and sees only the hand-out, whatever this process's PYTHONPATH holds
+    book.client.start_new_kernel = functools.partial(book.client.start_new_kernel, env=kernel_environment())
     with book as tb:
         notebook = tb.nb
-        assert tb.value('rl_gui.__file__') == str(tmp_path / 'rl_gui.py')
+        for module in ('rl_gui', 'rl_tests', 'rl_kit.training'):
+            assert tb.value(f'__import__("{module}", fromlist=["_"]).__file__').startswith(str(tmp_path)), module
         assert errors(notebook) == []
         assert re.search(r'All \d+ cases pass', outputs_text(report_cell(notebook)))
-        assert all('All' in outputs_text(cell_with_id(notebook, f'test_{group}')) for group in rl_tests.GROUPS)
+        for group in rl_tests.GROUPS:  # a points cell that passes prints one line, as the notebook says
+            assert re.fullmatch(r'.*: All \d+ cases pass\. Well done!\n', outputs_text(cell_with_id(notebook, f'test_{group}')))
         text = '\n'.join(outputs_text(cell) for cell in notebook.cells)
         assert 'environment steps' in text
         assert re.search(r'greedy evaluation over 20 episodes: -?\d+\.\d ± \d+\.\d', text)
-        assert os.path.getsize(tmp_path / 'lunar_lander_landing.gif') > 10_000
+        saved = int(re.search(r'saved (\d+) frames to lunar_lander_landing.gif', text).group(1))
+        assert saved == tb.value('len(render.frames)') > 10  # every frame the player has, at 50 a second
+        assert gif_milliseconds(tmp_path / 'lunar_lander_landing.gif') == (saved - 1) * 20 + 1000
         # every picture is an ordinary image output, so the saved notebook shows it without a kernel:
         # the two explorers, the two rollouts, the training curve, the evaluation plot, the player
         assert len(images(notebook)) == 7, images(notebook)

@@ -37,6 +37,33 @@ def test_frames_are_collected_headless_and_saved_as_gif(env, tmp_path):
     assert gif.size[0] == 400
 
 
+def gif_milliseconds(path):
+    """How long a GIF plays, once."""
+    gif = Image.open(path)
+    total = 0
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        total += gif.info['duration']
+    return total
+
+
+def test_a_gif_has_every_frame_the_renderer_showed_by_default(env, tmp_path):
+    render = rl_gui.create_renderer(env, fps=50)
+    render()
+    for step in range(386):  # the length of a landing
+        env.step(0)
+        render()
+    assert render.save_gif(tmp_path / 'landing.gif') == len(render.frames) == 387
+    # 50 frames a second, as the renderer showed them, the last held for a second (Pillow merges
+    # a frame identical to the one before into it: the same picture for as long)
+    assert gif_milliseconds(tmp_path / 'landing.gif') == 386 * 20 + 1000
+    fast = rl_gui.create_renderer(env, fps=120)
+    for _ in range(3):
+        fast()
+    fast.save_gif(tmp_path / 'fast.gif')
+    assert gif_milliseconds(tmp_path / 'fast.gif') == 2 * 20 + 1000  # browsers play 1/100 s frames at 1/10 s
+
+
 def test_a_bad_render_mode_says_how_to_create_the_env():
     with pytest.raises(ValueError, match=r"render_mode=None.*gym.make\('LunarLander-v3', render_mode='rgb_array'\)"):
         rl_gui.create_renderer(gym.make('LunarLander-v3'))
@@ -160,6 +187,31 @@ def test_the_gae_explorers_numbers_mean_what_its_legend_says():
         assert np.allclose(curves[episode['lambdas'].index(0.5)][-1], deltas[-1], atol=tolerance)
     with pytest.raises(ValueError, match=r'gamma must be one of the precomputed values'):
         rl_gui.gae_figure(episode, 0.42, 0.5)
+
+
+@pytest.mark.parametrize('gamma', [0.9, 0.95, 0.999])
+def test_the_gae_explorer_shows_the_td_errors_of_every_gamma_with_its_legends_off_the_data(gamma):
+    episode = rl_gui.load_gae_episode()
+    figure = rl_gui.gae_figure(episode, gamma, 0.98)
+    top, bottom = figure.axes[:2]
+    low, high = top.get_ylim()
+    deltas = np.array(episode['deltas'][episode['gammas'].index(gamma)])
+    shown = (low <= deltas) & (deltas <= high)
+    assert shown.mean() >= 0.97  # not a fixed range that loses them at a small gamma
+    marked = sum(len(collection.get_offsets()) for collection in top.collections
+                 if collection.get_label() == 'beyond the axis' or collection.get_label().startswith('_'))
+    assert marked >= (~shown).sum()  # what is beyond the axis is marked at its edge
+    figure.canvas.draw()
+    for ax in (top, bottom):
+        legend = ax.get_legend().get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1  # beside the axes, not over the data
+
+
+def test_the_gae_explorer_says_how_far_a_step_looks_ahead_in_words():
+    episode = rl_gui.load_gae_episode()
+    assert rl_gui.gae_figure(episode, 0.999, 0.0).axes[1].get_title().endswith('looks about 1 step ahead')
+    assert rl_gui.gae_figure(episode, 0.95, 0.98).axes[1].get_title().endswith('looks about 14 steps ahead')
+    assert rl_gui.gae_figure(episode, 0.999, 1.0).axes[1].get_title().endswith('γλ = 0.999, so a step looks about 1,000 steps ahead')
 
 
 def test_the_gae_data_missing_is_a_clear_error(tmp_path):

@@ -36,7 +36,7 @@ EVAL_EPISODES = 10
 def fingerprint(result, evaluate):
     """(readable summary, sha256) of a TrainResult and a greedy evaluation of its agent."""
     import torch
-    returns = evaluate(result.ac, episodes=EVAL_EPISODES).tolist()
+    returns = evaluate(result.ac, result.config, episodes=EVAL_EPISODES).tolist()  # seeds 10_000, ...
     exact = {
         'env_steps': result.env_steps, 'solved_at': result.solved_at, 'landed_at': result.landed_at,
         'checks': [(check.env_steps, check.first_seed, [float(r) for r in check.returns]) for check in result.checks],

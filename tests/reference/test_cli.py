@@ -109,3 +109,35 @@ def test_help_from_the_command_line():
     result = subprocess.run([sys.executable, 'ppo_reference.py', '--help'], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0 and '--total-steps' in result.stdout and '--load' in result.stdout
+
+
+def a_torch_file(path, content):
+    torch.save(content, path)
+    return path
+
+
+@pytest.mark.parametrize('make,what', [
+    (lambda tmp: os.path.join(ROOT, 'README.md'), "it is a text file, not a torch file (its first line: '# PPO on"),
+    (lambda tmp: a_torch_file(tmp / 'weights.pt', {'actor': torch.zeros(3)}), 'it is a torch file of a dict with the '
+                                                                            'keys actor'),
+    (lambda tmp: a_torch_file(tmp / 'tensor.pt', torch.zeros(3)), 'it is a torch file of a Tensor'),
+    (lambda tmp: a_torch_file(tmp / 'other.pt', {'state_dict': ppo_reference.PPO(4, 2, 0.9, 0.9, 0.2, 8).state_dict(),
+                                                 'config': {}, 'state_dim': 8, 'num_actions': 4}),
+     'is not a checkpoint of this PPO: Error(s) in loading state_dict for PPO'),
+    (lambda tmp: (tmp / 'random.bin').write_bytes(bytes(range(200, 256))) and tmp / 'random.bin',
+     'it is not a torch file (it starts with the bytes'),
+])
+def test_load_of_a_file_that_is_not_a_checkpoint_is_one_line_saying_what_it_is(make, what, tmp_path, capsys):
+    path = make(tmp_path)
+    assert ppo_reference.main(['--load', str(path), '--out', str(tmp_path / 'eval')]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith(f'ppo_reference.py: error: {path} ')
+    assert what in err and 'a checkpoint is a torch file of a dict with state_dict, config, state_dim and' in err
+    assert not (tmp_path / 'eval').exists()  # nothing written for a file that is not a checkpoint
+
+
+def test_load_from_the_command_line_ends_without_a_traceback():
+    result = subprocess.run([sys.executable, 'ppo_reference.py', '--load', 'README.md'], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.startswith('ppo_reference.py: error: README.md is not a checkpoint')

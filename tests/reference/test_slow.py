@@ -23,7 +23,7 @@ def assert_lands(result):
     assert result.landed, result.summary()
     assert result.landed_at == result.env_steps < result.config.total_steps
     assert result.solved_at is None or result.solved_at <= result.landed_at  # the greedy policy often lands first
-    returns = evaluate(result.ac, episodes=100)  # seeds 10_000-10_099: none of the checks played them
+    returns = evaluate(result.ac, result.config, episodes=100)  # seeds 10_000-10_099: no check played them
     verdict = landing_verdict(result, returns)
     assert verdict.lands, f'{result.summary()}\n{verdict}'
 

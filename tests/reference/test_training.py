@@ -11,8 +11,12 @@ import pytest
 
 import ppo_reference
 import rl_gui
-from ppo_reference import CHECK_FIRST_SEED, Config, LandingCheck, TrainResult, TrainStats, UpdateStats, train
+from ppo_reference import Config, train
+from rl_kit import training
+from rl_kit.training import EpisodeTracker, LandingCheck, LandingChecks, TrainResult, TrainStats, UpdateStats
 from test_rl_gui import kernel  # noqa: F401 (a pytest fixture: a fake IPython display)
+
+CHECK_FIRST_SEED, EVAL_FIRST_SEED = Config().check_seed, Config().eval_seed
 
 # A tiny stand-in for the real thresholds: after the first finished episode the training
 # mean counts as solved and the greedy checks start, within a few thousand steps.
@@ -70,7 +74,7 @@ def test_checks_start_at_the_gate_and_repeat_every_interval_on_fresh_seeds():
     assert len(steps) == 1 + (result.env_steps - result.solved_at) // config.check_interval
     seeds = [check.first_seed + i for check in result.checks for i in range(config.check_episodes)]
     assert len(set(seeds)) == len(seeds)  # every check plays seeds no other check played
-    assert min(seeds) >= CHECK_FIRST_SEED > 10_000 + 100  # nor the final evaluation (10_000, 10_001, ...)
+    assert min(seeds) >= CHECK_FIRST_SEED > EVAL_FIRST_SEED + 100  # nor the final evaluation (10_000, 10_001, ...)
     assert all(len(check.returns) == config.check_episodes and not check.passed for check in result.checks)
     assert 0 < result.check_seconds < result.train_seconds
 
@@ -82,13 +86,43 @@ def test_training_stops_at_the_first_check_that_passes():
     assert result.env_steps == result.landed_at == result.checks[0].env_steps >= result.solved_at
     assert seen[-1].landed_at == result.landed_at and result.status() == 'landed'
     assert re.search(r'^landed after [\d,]+ environment steps.*training mean >= -1e\+09: at [\d,]+ steps \| '
-                     r'greedy check: at [\d,]+ steps \(1 checks, last ', result.summary())
+                     r'greedy check: at [\d,]+ steps \(1 check, last ', result.summary())
+
+
+def the_rule(**changes):
+    return LandingChecks(None, Config(**changes), EpisodeTracker(1, 3, 200.0), background=False)
 
 
 def test_a_check_is_judged_by_its_mean_against_threshold_plus_margin():
-    check = LandingCheck(env_steps=1, first_seed=CHECK_FIRST_SEED, returns=[250.0, 190.0], required=220.0)
-    assert check.mean == 220.0 and check.passed
-    assert not dataclasses.replace(check, returns=[250.0, 189.0]).passed
+    check = the_rule().judge(1, CHECK_FIRST_SEED, [250.0, 190.0], seconds=0.5)
+    assert check.mean == 220.0 and check.required == 220.0 and check.passed
+    assert not the_rule().judge(1, CHECK_FIRST_SEED, [250.0, 189.0], seconds=0.5).passed
+    assert the_rule(check_margin=0.0).judge(1, CHECK_FIRST_SEED, [250.0, 150.0], seconds=0.5).passed
+
+
+def test_a_check_is_due_once_the_training_mean_reaches_the_gate_then_every_interval():
+    rule = the_rule(check_from=50.0, check_interval=1000)
+    rule.tracker.returns = [40.0, 60.0]
+    assert not rule.due(500)  # fewer episodes than the window (3)
+    rule.tracker.returns = [40.0, 60.0, 49.0]
+    assert not rule.due(600)  # mean 49.7
+    rule.tracker.returns.append(100.0)
+    assert rule.due(700)
+    rule.last_at = 700
+    assert not rule.due(1699) and rule.due(1700)
+
+
+def test_the_progress_reads_against_what_a_check_must_reach():
+    rule = the_rule()
+    assert rule.progress() == 0.0  # no episode yet
+    rule.tracker.returns = [-200.0] * 3
+    assert rule.progress() == 0.0
+    rule.tracker.returns = [10.0] * 3  # the training mean, halfway from -200 to 220
+    assert rule.progress() == pytest.approx(0.5)
+    rule.checks = [failed_check(8192, 115.0)]  # then the last check's mean
+    assert rule.progress() == pytest.approx(0.75)
+    rule.landed_at = 8192
+    assert rule.progress() == 1.0
 
 
 def fake_result(**changes):
@@ -100,7 +134,8 @@ def fake_result(**changes):
 
 
 def failed_check(steps, mean):
-    return LandingCheck(env_steps=steps, first_seed=CHECK_FIRST_SEED, returns=[mean], required=220.0)
+    return LandingCheck(env_steps=steps, first_seed=CHECK_FIRST_SEED, returns=[mean], required=220.0,
+                        passed=mean >= 220.0)
 
 
 @pytest.mark.parametrize('changes,cause', [
@@ -115,15 +150,45 @@ def failed_check(steps, mean):
      'a 20-episode check passed at 260,000 steps, but the policy is borderline'),
 ])
 def test_the_verdict_names_the_likely_cause(changes, cause):
-    verdict = ppo_reference.landing_verdict(fake_result(**changes), np.array([150.0, 190.0]))
+    verdict = training.landing_verdict(fake_result(**changes), np.array([150.0, 190.0]))
     assert not verdict.lands and verdict.mean == 170.0
     text = str(verdict)
     assert text.startswith('your agent did not land: the greedy policy averages 170.0 over 2 fresh episodes')
     assert cause in text and 'if a second seed does not land either' in text
+    assert not re.search(r'your \S+ = ', text)  # no setting named: none was changed
+
+
+def test_a_short_run_is_told_the_notebooks_switch_and_the_full_budget():
+    text = str(training.landing_verdict(fake_result(env_steps=20_480, config=Config(total_steps=20_000)),
+                                        np.array([-100.0])))
+    assert 'training had only 20,480 steps (total_steps = 20,000)' in text
+    assert 'total_steps = 1,000,000 (in the notebook: QUICK = False)' in text and 'PPO_QUICK' not in text
+
+
+@pytest.mark.parametrize('changes,said', [
+    (dict(lmbda=0.0), 'your λ = 0 differs from the default 0.98'),
+    (dict(gamma=0.95, update_epochs=8), 'your γ = 0.95 differs from the default 0.999; your update_epochs = 8 '
+                                        'differs from the default 4'),
+    (dict(normalize_advantages=False), 'your normalize_advantages = False differs from the default True'),
+])
+def test_the_verdict_knows_the_settings_the_student_chose_and_does_not_blame_the_code(changes, said):
+    # Config(lmbda=0.0), which the notebook suggests, trains 1M steps without landing
+    result = fake_result(config=Config(**changes, seed=3), env_steps=1_001_472, episode_returns=[-30.0] * 300)
+    causes = training.landing_verdict(result, np.array([-27.0])).causes
+    assert causes[0].startswith(said) and 'train with Config() to tell your code from your settings' in causes[0]
+    text = '\n'.join(causes)
+    assert 'points to a bug' not in text and 'most likely in your code' not in text
+    assert 'with the default settings this would point to a bug in your code; with yours' in text
+
+
+def test_an_interrupted_run_with_changed_settings_says_the_interruption_first():
+    result = fake_result(config=Config(lmbda=0.5), interrupted=True, env_steps=50_000)
+    causes = training.landing_verdict(result, np.array([-27.0])).causes
+    assert causes[0].startswith('training was interrupted') and causes[1].startswith('your λ = 0.5 differs')
 
 
 def test_the_verdict_says_it_lands_at_200_and_above():
-    verdict = ppo_reference.landing_verdict(fake_result(), np.array([180.0, 220.0]))
+    verdict = training.landing_verdict(fake_result(), np.array([180.0, 220.0]))
     assert verdict.lands and str(verdict) == 'your agent lands: the greedy policy averages 200.0 over 2 fresh episodes'
 
 
@@ -131,25 +196,34 @@ def test_the_verdict_says_it_lands_at_200_and_above():
 # The progress display and the learning curve
 # ---------------------------------------------------------------------------------------
 
-def stats(steps, total=1_000_000, returns=(-100.5, -50.25), checks=(), solved_at=None, landed_at=None):
+def stats(steps, total=1_000_000, returns=(-100.5, -50.25), checks=(), solved_at=None, landed_at=None,
+          progress=0.3):
     return TrainStats(env_steps=steps, total_steps=total, elapsed=75.0, episode_returns=list(returns),
                       episode_end_steps=[1000 * (i + 1) for i in range(len(returns))],
                       mean_return=float(np.mean(returns)), solve_window=100, solve_threshold=200.0,
-                      solved_at=solved_at, landed_at=landed_at, checks=list(checks), learning_rate=1e-3,
-                      epsilon=0.2, update=UpdateStats(0.1, 0.2, 1.3, 0.1, 0.01), ac=None)
+                      solved_at=solved_at, landed_at=landed_at, checks=list(checks), progress=progress,
+                      learning_rate=1e-3, epsilon=0.2, update=UpdateStats(0.1, 0.2, 1.3, 0.1, 0.01), ac=None)
 
 
 def test_the_progress_line_is_short_and_says_when_each_criterion_is_met():
     monitor = rl_gui.TrainingMonitor(file=io.StringIO())
     line = monitor.summary(stats(123_904, returns=[143.2]))
-    assert line == '123,904/1,000,000 steps | 1 episodes | mean 143.2 | 1,652 steps/s | 1:15'
+    assert line == '123,904 steps | 1 episode | mean 143.2 | 1,652 steps/s | 1:15'
     solved = monitor.summary(stats(300_000, returns=[210.0], solved_at=290_000, checks=[failed_check(290_000, 150)]))
-    assert solved.endswith('| mean 210.0 | greedy 150.0 | 4,000 steps/s | 1:15 | solved')
+    assert solved.endswith('| mean 210.0 | greedy 150.0 of 220 | 4,000 steps/s | 1:15 | solved')
     landed = monitor.summary(stats(200_000, returns=[120.0], landed_at=200_000, checks=[failed_check(200_000, 230)]))
-    assert landed.endswith('| mean 120.0 | greedy 230.0 | 2,667 steps/s | 1:15 | landed!')
-    longest = monitor.summary(stats(999_999, returns=[-123.4] * 9999, solved_at=1, landed_at=2,
+    assert landed.endswith('| mean 120.0 | greedy 230.0 of 220 | 2,667 steps/s | 1:15 | landed!')
+    longest = monitor.summary(stats(9_999_999, returns=[-123.4] * 99999, solved_at=1, landed_at=2,
                                     checks=[failed_check(1, -123.4)]))
     assert len('[##########] ' + longest) <= 120  # fits a terminal or notebook line of 120
+
+
+def test_the_bar_reads_how_close_the_agent_is_to_landing_not_the_budget():
+    monitor = rl_gui.TrainingMonitor(file=io.StringIO())
+    assert monitor._bar(stats(1_001_472, progress=0.42), 10) == (4, 6)  # past the budget: the bar does not care
+    assert monitor._bar(stats(200_000, progress=1.0), 10) == (10, 0)
+    assert monitor._bar(stats(0, progress=float('nan')), 10) == (0, 10)
+    assert '1,000,000' not in monitor.summary(stats(1_001_472))
 
 
 def test_in_a_notebook_the_progress_line_wraps_only_between_its_parts(kernel):
@@ -160,10 +234,10 @@ def test_in_a_notebook_the_progress_line_wraps_only_between_its_parts(kernel):
         monitor(at(steps))
     assert len(kernel.shown) == 2 and len(kernel.updates) == 4  # the text and the curve, each updated in place
     page = kernel.updates[-2]
-    assert page['text/plain'] == '██████░░░░░░░░░░░░░░ ' + monitor.summary(at(300_000))
+    assert page['text/plain'] == '██████░░░░░░░░░░░░░░ ' + monitor.summary(at(300_000))  # progress 0.3
     body = re.search(r'</span> (.*)</div>$', page['text/html']).group(1)
     parts = body.split(' | ')
-    assert parts[0] == '300,000/1,000,000&nbsp;steps' and ' ' not in ''.join(parts)  # spaces only between parts
+    assert parts[0] == '300,000&nbsp;steps' and ' ' not in ''.join(parts)  # spaces only between parts
     assert 'word-break:normal' in page['text/html']  # the front end's break-all would split numbers
     assert kernel.updates[-1].format == 'png' and kernel.updates[-1].data.startswith(b'\x89PNG')
 
@@ -172,15 +246,15 @@ def test_outside_a_notebook_progress_lines_are_throttled():
     out = io.StringIO()
     monitor = rl_gui.TrainingMonitor(file=out, log_interval=60)
     for steps in range(1000, 10_001, 1000):
-        monitor(stats(steps, total=10_000))
+        monitor(stats(steps, total=10_000, progress=steps / 20_000))
     monitor.close()
     lines = out.getvalue().splitlines()
     assert len(lines) == 2  # the first call, then the final state
-    assert lines[-1] == '[##########] 10,000/10,000 steps | 2 episodes | mean -75.4 | 133 steps/s | 1:15'
+    assert lines[-1] == '[#####.....] 10,000 steps | 2 episodes | mean -75.4 | 133 steps/s | 1:15'
 
 
 def test_the_learning_curve_marks_both_criteria_and_the_checks():
-    checks = [failed_check(150_000, 120.0), LandingCheck(170_000, CHECK_FIRST_SEED + 20, [230.0], 220.0)]
+    checks = [failed_check(150_000, 120.0), failed_check(170_000, 230.0)]
     figure = rl_gui.plot_learning_curve([-100.0, 50.0, 210.0], [50_000, 100_000, 150_000], solved_at=150_000,
                                         landed_at=170_000, checks=checks)
     ax = figure.axes[0]
@@ -279,30 +353,33 @@ def test_actor_scores_keeps_only_the_pass_with_gradients_on_the_same_states():
     import torch
     ac = ppo_reference.PPO(8, 4, 0.99, 0.95, 0.2, 4)
     states = torch.randn(6, 8)
-    with ppo_reference.ActorScores(ac.actor, states) as scores:
+    with training.ActorScores(ac.actor, states) as scores:
         ac.actor(states.clone())
         with torch.no_grad():
             ac.actor(states)
     assert scores.value is None
-    with ppo_reference.ActorScores(ac.actor, states) as scores:
+    with training.ActorScores(ac.actor, states) as scores:
         expected = ac.actor(states)
     assert scores.value is expected and scores.value.requires_grad
     assert not ac.actor._forward_hooks  # the hook is gone after the block
-    with ppo_reference.ActorScores(lambda x: x, states) as scores:  # an actor that is not a Module
+    with training.ActorScores(lambda x: x, states) as scores:  # an actor that is not a Module
         pass
     assert scores.value is None
 
 
-def test_the_entropy_is_categoricals_to_the_last_bit_and_zero_where_an_action_is_impossible():
+def test_the_entropy_is_categoricals_of_the_kept_scores_or_of_a_pass_of_its_own():
     import torch
-    scores = (torch.randn(64, 4, generator=torch.Generator().manual_seed(0)) * 5).requires_grad_()
-    ours = ppo_reference.policy_entropy(scores)
-    theirs = torch.distributions.Categorical(logits=scores).entropy()
-    assert torch.equal(ours, theirs)
-    assert torch.equal(torch.autograd.grad(ours.sum(), scores)[0], torch.autograd.grad(theirs.sum(), scores)[0])
-    certain = ppo_reference.policy_entropy(torch.tensor([[0.0, -math.inf, -math.inf, -math.inf],
-                                                         [0.0, 0.0, -math.inf, -math.inf]]))
-    assert certain.tolist() == [0.0, pytest.approx(math.log(2))]
+    ac = ppo_reference.PPO(8, 4, 0.99, 0.95, 0.2, 4)
+    states = torch.randn(6, 8)
+    with training.ActorScores(ac.actor, states) as kept:
+        scores = ac.actor(states)
+    with training.ActorScores(ac.actor, states) as fresh:  # compute_loss ran no actor on these states
+        pass
+    expected = torch.distributions.Categorical(logits=scores).entropy().mean()
+    assert torch.equal(kept.entropy(), expected) and torch.equal(fresh.entropy(), expected)
+    assert kept.entropy().grad_fn is not None  # the bonus has a gradient
+    certain = torch.tensor([[0.0, -math.inf, -math.inf, -math.inf], [0.0, 0.0, -math.inf, -math.inf]])
+    assert training.ActorScores(lambda x: certain, None).entropy().item() == pytest.approx(math.log(2) / 2)
 
 
 # ---------------------------------------------------------------------------------------
@@ -344,7 +421,8 @@ def a_background(**changes):
     import torch
     torch.manual_seed(0)
     config = Config(**dict(EASY, **changes))
-    return ppo_reference.BackgroundChecks(ppo_reference.PPO(8, 4, 0.99, 0.95, 0.2, 64), config), config
+    tracker = EpisodeTracker(config.num_envs, config.solve_window, config.solve_threshold)
+    return LandingChecks(ppo_reference.PPO(8, 4, 0.99, 0.95, 0.2, 64), config, tracker), config
 
 
 def test_a_second_process_that_dies_leaves_its_checks_to_be_played_inline():
@@ -353,7 +431,7 @@ def test_a_second_process_that_dies_leaves_its_checks_to_be_played_inline():
     background.process.kill()
     background.start(3000)  # sent to a process that is gone, or already noticed: played inline
     checks = background.collect(wait=True)
-    expected = ppo_reference.landing_check(background.ac, config, 1000, 0)
+    expected = background.play(background.ac, 1000, 0)
     assert [check.env_steps for check in checks] == [1000, 3000]
     assert checks[0].returns == expected.returns and not background.in_background
     background.close()
@@ -369,7 +447,7 @@ def test_ctrl_c_in_the_second_process_is_left_to_training():
     background.start(3000)
     checks = background.collect(wait=True)
     assert background.in_background and [check.env_steps for check in checks] == [3000]
-    assert checks[0].returns == ppo_reference.landing_check(background.ac, config, 3000, 1).returns
+    assert checks[0].returns == background.play(background.ac, 3000, 1).returns
     background.close()
     assert background.process is None
 
@@ -379,18 +457,18 @@ def test_a_second_process_that_hangs_is_given_up_after_the_timeout(monkeypatch):
     background, config = a_background()
     monkeypatch.setattr(background, 'TIMEOUT', 1.0)
     with monkeypatch.context() as patch:  # the second process (a fork made now) plays for ever
-        patch.setattr(ppo_reference, 'landing_check', lambda *args, **kwargs: time.sleep(3600))
+        patch.setattr(LandingChecks, 'play', lambda *args, **kwargs: time.sleep(3600))
         background.start(1000)
     assert background.collect() == [] and background.pending  # not yet given up
     checks = background.collect(wait=True)
     assert [check.env_steps for check in checks] == [1000] and not background.in_background
-    assert checks[0].returns == ppo_reference.landing_check(background.ac, config, 1000, 0).returns
+    assert checks[0].returns == background.play(background.ac, 1000, 0).returns
 
 
 def test_without_a_second_process_the_checks_run_inline(monkeypatch):
     def refuse(self):  # what a multiprocessing pool's worker (a daemon process) gets
         raise AssertionError('daemonic processes are not allowed to have children')
-    monkeypatch.setattr(ppo_reference.BackgroundChecks, '_start_process', refuse)
+    monkeypatch.setattr(LandingChecks, '_start_process', refuse)
     background, _ = a_background()
     background.start(1000)
     assert not background.in_background and [check.env_steps for check in background.collect()] == [1000]
@@ -398,8 +476,22 @@ def test_without_a_second_process_the_checks_run_inline(monkeypatch):
     assert not background.in_background
 
 
-def test_the_tracker_forgets_the_episodes_after_a_step():
-    tracker = ppo_reference.EpisodeTracker(2)
+def test_the_tracker_forgets_the_episodes_after_a_step_and_a_later_solve():
+    tracker = EpisodeTracker(2, window=2, threshold=3.5)
     tracker.returns, tracker.end_steps = [1.0, 2.0, 3.0, 4.0], [10, 20, 20, 30]
+    tracker.note_solved(30)
+    assert tracker.solved_at == 30
     tracker.truncate(20)
-    assert tracker.returns == [1.0, 2.0, 3.0] and tracker.end_steps == [10, 20, 20]
+    assert tracker.returns == [1.0, 2.0, 3.0] and tracker.end_steps == [10, 20, 20] and tracker.solved_at is None
+
+
+def test_the_tracker_sums_each_episode_and_notes_the_first_solve_only():
+    tracker = EpisodeTracker(2, window=2, threshold=5.0)
+    tracker.update(np.array([1.0, 2.0]), np.array([False, False]), 2)
+    tracker.update(np.array([3.0, 4.0]), np.array([True, False]), 4)
+    tracker.note_solved(4)
+    assert tracker.returns == [4.0] and tracker.solved_at is None  # one episode, the window is 2
+    tracker.update(np.array([0.0, 1.0]), np.array([False, True]), 6)
+    tracker.note_solved(6)
+    tracker.note_solved(8)
+    assert tracker.returns == [4.0, 7.0] and tracker.end_steps == [4, 6] and tracker.solved_at == 6

@@ -1,0 +1,544 @@
+"""What training needs besides PPO itself (shipped to students; nothing of the solution).
+
+The notebook's train() reads rollout -> update -> landing check -> callback. This module
+holds what is behind those calls:
+
+    UpdateStats, LandingCheck, TrainStats, TrainResult   the records train() produces
+    EpisodeTracker    the return of every training episode, and when the training mean
+                      first reached the solve threshold ("solved")
+    make_optimizer    Adam, fused
+    ActorScores       the entropy bonus from the actor's scores that compute_loss computed
+    greedy_actions, evaluate    the greedy policy, played on fresh seeds
+    LandingChecks     the stopping rule: greedy checks of the agent during training, played
+                      in a second process beside training, and the going back to the agent
+                      a passing check played
+    landing_verdict   whether the trained agent lands, and if not, the likely causes
+
+Every function takes the agent and the notebook's Config as arguments: nothing here imports
+the notebook's code.
+"""
+
+import bisect
+import copy
+import dataclasses
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn, optim
+
+
+# ------------------------------------------------------------------------------------
+# Records
+# ------------------------------------------------------------------------------------
+
+@dataclass
+class UpdateStats:
+    # Diagnostics of one ppo_update(), for the progress display
+    actor_loss: float     # of the last minibatch
+    critic_loss: float    # of the last minibatch
+    entropy: float        # of the policy on the last minibatch, in nats (log 4 = 1.39 is uniform)
+    clip_fraction: float  # share of the rollout whose ratio the K epochs moved beyond 1 ± epsilon
+    approx_kl: float      # how far the K epochs moved the policy (k3 estimator of KL(old || new))
+
+
+@dataclass
+class LandingCheck:
+    # One check of the greedy policy during training, on seeds no other check and no final
+    # evaluation uses.
+    env_steps: int        # training steps when the check started
+    first_seed: int       # the episodes ran on first_seed, first_seed + 1, ...
+    returns: list         # return of every greedy episode
+    required: float       # the mean it had to reach
+    passed: bool          # whether it passed (LandingChecks.judge: the stopping rule)
+    seconds: float = 0.0  # how long the episodes took to play
+
+    @property
+    def mean(self):
+        return float(np.mean(self.returns))
+
+
+@dataclass
+class TrainStats:
+    # What the callback of train() receives after every update.
+    env_steps: int
+    total_steps: int
+    elapsed: float                 # seconds since training started
+    episode_returns: list          # return of every finished training episode
+    episode_end_steps: list        # env steps at the end of each of them
+    mean_return: float             # of the last solve_window episodes (NaN before the first one ends)
+    solve_window: int
+    solve_threshold: float
+    solved_at: int | None          # env steps when the training mean first reached solve_threshold
+    landed_at: int | None          # env steps when a greedy check passed: training stops there
+    checks: list                   # every LandingCheck so far
+    progress: float                # 0 to 1: how close the agent is to passing a check (LandingChecks.progress)
+    learning_rate: float           # used for this update
+    epsilon: float                 # clip range used for this update
+    update: UpdateStats
+    ac: nn.Module                  # the agent as it is now (e.g. to save or evaluate it)
+
+    @property
+    def episodes(self):
+        return len(self.episode_returns)
+
+    @property
+    def steps_per_second(self):
+        return self.env_steps / self.elapsed if self.elapsed > 0 else float('nan')
+
+
+def train_stats(config, ac, optimizer, tracker, checks, update, env_steps, elapsed):
+    # the TrainStats of train() after an update
+    return TrainStats(env_steps=env_steps, total_steps=config.total_steps, elapsed=elapsed,
+                      episode_returns=tracker.returns, episode_end_steps=tracker.end_steps,
+                      mean_return=tracker.mean_return(), solve_window=config.solve_window,
+                      solve_threshold=config.solve_threshold, solved_at=tracker.solved_at,
+                      landed_at=checks.landed_at, checks=checks.checks, progress=checks.progress(),
+                      learning_rate=optimizer.param_groups[0]['lr'], epsilon=ac.epsilon, update=update, ac=ac)
+
+
+@dataclass
+class TrainResult:
+    ac: nn.Module
+    config: object                 # the notebook's Config
+    env_steps: int
+    train_seconds: float           # including the checks
+    check_seconds: float           # the greedy checks' own time: part of train_seconds when they ran
+                                   # inline, beside it (on the second core) when they ran in the background
+    episode_returns: list          # return of every training episode
+    episode_end_steps: list        # env steps at the end of each episode
+    solved_at: int | None          # criterion 1: the training mean of the last solve_window episodes
+                                   # first reached solve_threshold (the sampled policy scores); None if
+                                   # the run stopped before that
+    landed_at: int | None          # criterion 2: a greedy check passed (the greedy policy lands); the stop
+    checks: list                   # every LandingCheck, in order
+    interrupted: bool              # stopped by the user (Ctrl-C / the stop button)
+    checks_in_background: bool = False  # the checks ran in a second process (see LandingChecks)
+
+    @classmethod
+    def of(cls, ac, config, env_steps, seconds, tracker, checks, interrupted):
+        # the result of train(), from its agent, tracker and checks
+        return cls(ac=ac, config=config, env_steps=env_steps, train_seconds=seconds,
+                   check_seconds=sum(check.seconds for check in checks.checks),
+                   episode_returns=list(tracker.returns), episode_end_steps=list(tracker.end_steps),
+                   solved_at=tracker.solved_at, landed_at=checks.landed_at, checks=list(checks.checks),
+                   interrupted=interrupted, checks_in_background=checks.in_background)
+
+    @property
+    def solved(self):
+        return self.solved_at is not None
+
+    @property
+    def landed(self):
+        return self.landed_at is not None
+
+    def status(self):
+        return 'landed' if self.landed else 'interrupted' if self.interrupted else 'NOT landed'
+
+    def summary(self):
+        # one line: how the run ended and when each criterion was met
+        def at(steps):
+            return f'at {steps:,} steps' if steps is not None else 'never'
+        last = f', last check {self.checks[-1].mean:.1f}' if self.checks else ''
+        return (f'{self.status()} after {self.env_steps:,} environment steps, {len(self.episode_returns):,} '
+                f'episodes, {self.train_seconds:.0f} s | training mean >= {self.config.solve_threshold:g}: '
+                f'{at(self.solved_at)} | greedy check: {at(self.landed_at)} ({len(self.checks)} '
+                f'check{"s" if len(self.checks) != 1 else ""}{last})')
+
+
+# ------------------------------------------------------------------------------------
+# The training episodes
+# ------------------------------------------------------------------------------------
+
+class EpisodeTracker:
+    # Sums the rewards of every running episode, records each finished episode's return,
+    # and notes when the mean of the last `window` returns first reached `threshold`.
+    def __init__(self, num_envs, window, threshold):
+        self.window, self.threshold = window, threshold
+        self.running_returns = np.zeros(num_envs)
+        self.returns = []      # return of every finished episode, in order
+        self.end_steps = []    # total environment steps when that episode ended
+        self.solved_at = None  # env steps when note_solved() first found the mean >= threshold
+
+    def update(self, rewards, dones, env_steps):
+        self.running_returns += rewards
+        for i in np.flatnonzero(dones):
+            self.returns.append(float(self.running_returns[i]))
+            self.end_steps.append(env_steps)
+            self.running_returns[i] = 0.0
+
+    def mean_return(self):
+        # of the last `window` episodes (of all of them before `window` have ended)
+        return float(np.mean(self.returns[-self.window:])) if self.returns else float('nan')
+
+    def mean_reached(self, value):
+        # the mean return of the last `window` episodes is at least value (never before
+        # `window` episodes have ended)
+        return len(self.returns) >= self.window and self.mean_return() >= value
+
+    def note_solved(self, env_steps):
+        # called after every update: "solved" at the first whose training mean reaches threshold
+        if self.solved_at is None and self.mean_reached(self.threshold):
+            self.solved_at = env_steps
+
+    def truncate(self, env_steps):
+        # forgets the episodes that ended after env_steps, and a "solved" noted after it
+        del self.returns[bisect.bisect_right(self.end_steps, env_steps):]
+        del self.end_steps[len(self.returns):]
+        if self.solved_at is not None and self.solved_at > env_steps:
+            self.solved_at = None
+
+
+# ------------------------------------------------------------------------------------
+# The update's helpers: the optimiser and the entropy bonus
+# ------------------------------------------------------------------------------------
+
+def make_optimizer(ac, config):
+    # Adam. fused=True updates all parameters in one kernel; Adam's default step, one
+    # parameter at a time, makes the whole update 1.18-1.24x slower.
+    return optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
+
+
+class ActorScores:
+    # `with ActorScores(ac.actor, states) as scores:` keeps, through a forward hook, the scores
+    # the actor computes for exactly these states with gradients, so that scores.entropy()
+    # reuses the forward pass compute_loss makes instead of running the actor again: a second
+    # forward and backward pass through the actor makes the update 1.18-1.23x slower. If
+    # compute_loss ran the actor on no such states (e.g. on a copy of them), entropy() runs it.
+    def __init__(self, actor, states):
+        self.actor, self.states, self.value = actor, states, None
+
+    def __enter__(self):
+        # only an nn.Module has hooks: for an actor that is some other callable, nothing is kept
+        is_module = isinstance(self.actor, nn.Module)
+        self.handle = self.actor.register_forward_hook(self._keep) if is_module else None
+        return self
+
+    def _keep(self, module, inputs, output):
+        if inputs[0] is self.states and output.requires_grad:
+            self.value = output
+
+    def __exit__(self, *exc_info):
+        if self.handle is not None:
+            self.handle.remove()
+
+    def entropy(self):
+        # H(pi(.|s)) = -sum_a pi(a|s) log pi(a|s), averaged over the states (a scalar tensor)
+        scores = self.value if self.value is not None else self.actor(self.states)  # (batch_size, num_actions)
+        return torch.distributions.Categorical(logits=scores).entropy().mean()
+
+
+# ------------------------------------------------------------------------------------
+# The greedy policy
+# ------------------------------------------------------------------------------------
+
+def greedy_actions(ac, states):
+    # the most likely action of the policy, shape (batch_size); no sampling
+    with torch.no_grad():
+        return ac.actor(states).argmax(dim=1)
+
+
+def evaluate(ac, config, episodes=100, first_seed=None, act=greedy_actions):
+    # Returns of `episodes` greedy episodes of config.env_id, each on its own fresh seed:
+    # first_seed, first_seed + 1, ... (by default config.eval_seed, which no training
+    # environment and no check uses). All episodes run side by side, so the policy is called
+    # on a batch; act(ac, states) gives the actions, shape (batch_size).
+    first_seed = config.eval_seed if first_seed is None else first_seed
+    envs = [gym.make(config.env_id) for _ in range(episodes)]
+    observations = [env.reset(seed=first_seed + i)[0] for i, env in enumerate(envs)]
+    returns = np.zeros(episodes)
+    running = list(range(episodes))  # the episodes that have not ended yet
+    while running:
+        actions = act(ac, torch.as_tensor(np.array([observations[i] for i in running])))
+        still_running = []
+        for i, action in zip(running, actions.tolist()):
+            observations[i], reward, terminated, truncated, _ = envs[i].step(action)
+            returns[i] += reward
+            if not (terminated or truncated):
+                still_running.append(i)
+        running = still_running
+    for env in envs:
+        env.close()
+    return returns
+
+
+# ------------------------------------------------------------------------------------
+# The landing checks: the stopping rule, beside training
+# ------------------------------------------------------------------------------------
+
+class LandingChecks:
+    # The stopping rule of train(): once the training mean reaches config.check_from, every
+    # config.check_interval env steps the GREEDY policy plays config.check_episodes episodes on
+    # fresh seeds; training stops at the first check whose mean reaches solve_threshold +
+    # check_margin. The rule is `due` and `judge` below: replace those two to change it.
+    #
+    # The checks play in a second process while training goes on: on 2 cores they then cost
+    # training almost nothing, where inline they took 17% of its time. A check depends only on
+    # the weights it is given and its number, so the checks and the stop are those of inline
+    # checks: the agent of every check is kept until the check has failed, and when one passes,
+    # after_update() goes back to that agent (the steps trained meanwhile are dropped). The
+    # second process is a fork of this one, so it knows the agent's class even where a notebook
+    # defined it. Elsewhere than on Linux, on one core, in a daemon process (a multiprocessing
+    # pool) or with background=False (by default config.background_checks), the checks play
+    # inline; if the second process dies or hangs, the checks it had are played inline.
+    TIMEOUT = 120.0  # seconds a check may take before the second process counts as hung
+    FLOOR = -200.0   # the empty end of progress(): about what a random policy scores
+
+    def __init__(self, ac, config, tracker, act=greedy_actions, background=None):
+        self.ac, self.config, self.tracker, self.act = ac, config, tracker, act
+        background = config.background_checks if background is None else background
+        # fork is safe on Linux only (Windows has none; on macOS system libraries may break in
+        # a forked child); and with a single core the second process would only compete
+        self.in_background = (background and sys.platform.startswith('linux')
+                              and len(os.sched_getaffinity(0)) >= 2)
+        self.checks = []        # every LandingCheck so far, in order (up to the one that passed)
+        self.landed_at = None   # env steps of the check that passed
+        self.process = self.connection = None
+        self.started = 0        # checks started so far; the next one's number
+        self.last_at = None     # env steps when the last check started
+        self.pending = []       # the checks being played: (number, env steps, time sent), in order
+        self.agents = {}        # env steps -> (the agent's weights, its epsilon) then, for every check
+                                # in the background not failed
+        self.done = []          # the LandingChecks played and not yet collected
+
+    # --- the rule: when a check is due, and whether it passed ---------------------------
+
+    def due(self, env_steps):
+        # once the training mean reaches check_from, a check every check_interval env steps
+        return (self.tracker.mean_reached(self.config.check_from)
+                and (self.last_at is None or env_steps - self.last_at >= self.config.check_interval))
+
+    @property
+    def required(self):
+        # the mean return a check must reach
+        return self.config.solve_threshold + self.config.check_margin
+
+    def rule(self):
+        # the rule in words, for a run's summary
+        return (f'mean return of {self.config.check_episodes} greedy episodes on fresh seeds >= {self.required:g}, '
+                f'checked every {self.config.check_interval:,} steps once the training mean reaches '
+                f'{self.config.check_from:g}; training stops there')
+
+    def judge(self, env_steps, first_seed, returns, seconds):
+        # a check passes when the mean of its episodes reaches `required`
+        return LandingCheck(env_steps=env_steps, first_seed=first_seed, returns=returns, required=self.required,
+                            passed=float(np.mean(returns)) >= self.required, seconds=seconds)
+
+    def progress(self):
+        # 0 to 1, for a progress bar: the last check's mean (before any check, the training
+        # mean) on the way from FLOOR to what a check must reach; 1 once a check has passed
+        if self.landed_at is not None:
+            return 1.0
+        score = self.checks[-1].mean if self.checks else self.tracker.mean_return()
+        if math.isnan(score) or self.required <= self.FLOOR:
+            return 0.0
+        return min(1.0, max(0.0, (score - self.FLOOR) / (self.required - self.FLOOR)))
+
+    # --- after every update -------------------------------------------------------------
+
+    def after_update(self, env_steps):
+        # Starts a check if one is due and collects those that came back. Returns the env
+        # steps training is at: after a check that passed, those of that check, with the agent
+        # and the tracker back as they were then (so the run ends as with the check inline).
+        if self.due(env_steps):
+            self.start(env_steps)
+        for check in self.collect(wait=env_steps >= self.config.total_steps):
+            self.checks.append(check)
+            if check.passed:
+                self.landed_at = check.env_steps
+                break
+        if self.landed_at is not None and self.landed_at < env_steps:
+            self.go_back_to(self.landed_at)
+            return self.landed_at
+        return env_steps
+
+    def play(self, agent, env_steps, number):
+        # check `number` of `agent`: its greedy policy on check_episodes seeds of its own
+        start = time.perf_counter()
+        first_seed = self.config.check_seed + number * self.config.check_episodes
+        returns = evaluate(agent, self.config, episodes=self.config.check_episodes, first_seed=first_seed,
+                           act=self.act)
+        return self.judge(env_steps, first_seed, returns.tolist(), time.perf_counter() - start)
+
+    def start(self, env_steps):
+        # a check of the agent as it is now
+        number = self.started
+        self.started, self.last_at = self.started + 1, env_steps
+        if not self.in_background:
+            self.done.append(self.play(self.ac, env_steps, number))
+            return
+        self.agents[env_steps] = ({name: w.detach().clone() for name, w in self.ac.state_dict().items()},
+                                  self.ac.epsilon)
+        self.pending.append((number, env_steps, time.perf_counter()))
+        try:
+            if self.process is None:
+                self._start_process()
+            actor = {name: w.detach().numpy().copy() for name, w in self.ac.actor.state_dict().items()}
+            self.connection.send((number, env_steps, actor))
+        except Exception:  # no second process here (a pool's daemon process may have none),
+            self._give_up()    # or the weights would not go through: the same check, inline
+
+    def collect(self, wait=False):
+        # the checks played since the last call, in order; wait=True: every check started
+        while self.pending and self.in_background:
+            sent = self.pending[0][2]
+            try:
+                if not self.connection.poll(max(0.0, sent + self.TIMEOUT - time.perf_counter()) if wait else 0.0):
+                    if time.perf_counter() - sent < self.TIMEOUT:
+                        break  # still playing
+                    raise TimeoutError(f'a check took more than {self.TIMEOUT:g} s')
+                self.done.append(self.connection.recv())
+                self.pending.pop(0)
+            except (OSError, EOFError, TimeoutError):  # the second process died or hangs
+                self._give_up()
+        done, self.done = self.done, []
+        for check in done:
+            if not check.passed:
+                self.agents.pop(check.env_steps, None)
+        return done
+
+    def go_back_to(self, env_steps):
+        # makes the agent and the tracker again what they were when the check at env_steps started
+        weights, self.ac.epsilon = self.agents[env_steps]
+        self.ac.load_state_dict(weights)
+        self.tracker.truncate(env_steps)
+
+    def _start_process(self):
+        context = multiprocessing.get_context('fork')
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=self._serve, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+
+    def _serve(self, connection):
+        # The second process: plays the checks it is sent, in order. Ctrl-C (or the notebook's
+        # stop button) reaches the whole process group: here it is ignored, training handles it
+        # and ends this process. One torch thread, as PyTorch's DataLoader workers do: a forked
+        # child must not reuse the parent's thread pool.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        torch.set_num_threads(1)
+        while (request := connection.recv()) is not None:
+            number, env_steps, actor_weights = request
+            self.ac.actor.load_state_dict({name: torch.from_numpy(w) for name, w in actor_weights.items()})
+            connection.send(self.play(self.ac, env_steps, number))
+
+    def _give_up(self):
+        # the checks from now on, and those the second process had, are played inline
+        self.in_background = False
+        self.close()
+        agent = copy.deepcopy(self.ac)
+        for number, env_steps, _ in self.pending:
+            agent.load_state_dict(self.agents[env_steps][0])
+            self.done.append(self.play(agent, env_steps, number))
+        self.pending = []
+
+    def close(self):
+        # ends the second process, if there is one
+        if self.process is not None:
+            try:
+                self.connection.send(None)  # ends it once it is idle ...
+            except OSError:
+                pass
+            # ... but a check still playing is not waited for: nobody needs its result
+            self.process.join(timeout=0.0 if self.pending else 1.0)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+            self.connection.close()
+            self.process = self.connection = None
+
+
+# ------------------------------------------------------------------------------------
+# The verdict
+# ------------------------------------------------------------------------------------
+
+# Settings whose change says nothing about the code, and what a few symbols read as.
+NOT_HYPERPARAMETERS = ('seed', 'total_steps', 'background_checks', 'torch_threads')
+SYMBOLS = {'gamma': 'γ', 'lmbda': 'λ', 'epsilon': 'ε'}
+
+
+def changed_settings(config):
+    # ['your λ = 0 differs from the default 0.98', ...]: the fields of config that differ from
+    # the defaults of its class (seed and budget aside: the verdict treats those itself)
+    defaults = type(config)()
+    changed = []
+    for field in dataclasses.fields(config):
+        yours, default = getattr(config, field.name), getattr(defaults, field.name)
+        if field.name not in NOT_HYPERPARAMETERS and yours != default:
+            name = SYMBOLS.get(field.name, field.name)
+            changed.append(f'your {name} = {yours:g} differs from the default {default:g}'
+                           if isinstance(yours, float) and isinstance(default, float)
+                           else f'your {name} = {yours!r} differs from the default {default!r}')
+    return changed
+
+
+@dataclass
+class LandingVerdict:
+    # Whether a trained agent lands (its greedy policy averages >= solve_threshold on
+    # fresh seeds), and if not, the likely causes, most likely first.
+    lands: bool
+    mean: float
+    episodes: int
+    causes: list
+
+    def __str__(self):
+        if self.lands:
+            return f'your agent lands: the greedy policy averages {self.mean:.1f} over {self.episodes} fresh episodes'
+        return (f'your agent did not land: the greedy policy averages {self.mean:.1f} over {self.episodes} fresh '
+                f'episodes. Likely causes:\n' + '\n'.join(f'  - {cause}' for cause in self.causes))
+
+
+def landing_verdict(result, eval_returns):
+    # result: the TrainResult of train(); eval_returns: the returns of evaluate(result.ac, ...)
+    config, mean = result.config, float(np.mean(eval_returns))
+    if mean >= config.solve_threshold:
+        return LandingVerdict(lands=True, mean=mean, episodes=len(eval_returns), causes=[])
+    name, defaults, changed = type(config).__name__, type(config)(), changed_settings(config)
+    another_seed = f'train again with another seed, e.g. {name}(seed={config.seed + 1})'
+    best_training_mean = max((float(np.mean(result.episode_returns[max(0, i + 1 - config.solve_window):i + 1]))
+                              for i in range(len(result.episode_returns))), default=float('nan'))
+    if result.interrupted:
+        cause = (f'training was interrupted after {result.env_steps:,} steps: run the training cell again and '
+                 f'let it finish')
+    elif result.env_steps < 100_000:
+        cause = (f'training had only {result.env_steps:,} steps (total_steps = {config.total_steps:,}), and a '
+                 f'landing takes 100k to 500k: train with the full budget, total_steps = '
+                 f'{defaults.total_steps:,} (in the notebook: QUICK = False)')
+    elif result.landed:
+        cause = (f'a {config.check_episodes}-episode check passed at {result.landed_at:,} steps, but the policy '
+                 f'is borderline: {another_seed}')
+    elif result.checks:
+        solved = (f'the sampled policy scored (training mean >= {config.solve_threshold:g} at '
+                  f'{result.solved_at:,} steps), but ' if result.solved else '')
+        cause = (f'{solved}the greedy policy never passed a check (best {max(c.mean for c in result.checks):.1f})'
+                 f': it hovers or drifts instead of touching down; {another_seed}')
+    elif best_training_mean < 0:
+        cause = (f'the training return never rose above 0 (best mean of {config.solve_window} episodes: '
+                 f'{best_training_mean:.1f}): ' +
+                 ('with the default settings this would point to a bug in your code; with yours, train with '
+                  'the defaults first' if changed else
+                  'this points to a bug in compute_advantages or compute_loss that the tests did not catch, '
+                  'e.g. a sign, a term mixed up between environments or episodes, or critic targets that carry '
+                  'gradients. Run the tests again and reread your code'))
+    else:
+        cause = (f'the training return rose (best mean {best_training_mean:.1f}) but not to {config.check_from:g}, '
+                 f'where the checks of the greedy policy start, within {result.env_steps:,} steps: {another_seed}'
+                 + ('' if changed else '; if that fails too, look for a subtle bug in your code (the discount or '
+                                       'lambda in the wrong place, a truncation treated as a termination)'))
+    causes = [cause]
+    if changed:
+        # a setting the student chose, not their code, is the likelier cause, unless the run was cut short
+        settings = (f'{"; ".join(changed)}: the defaults land on nearly every seed, a changed setting may not '
+                    f'(or not within the budget): train with {name}() to tell your code from your settings')
+        causes.insert(0 if result.env_steps >= 100_000 and not result.interrupted else 1, settings)
+    else:
+        causes.append('a correct implementation lands on nearly every seed with the default settings: if a '
+                      'second seed does not land either, the cause is most likely in your code')
+    return LandingVerdict(lands=False, mean=mean, episodes=len(eval_returns), causes=causes)
