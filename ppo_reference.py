@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from rl_kit.inputs import check_rollout, check_tensors
-from rl_kit.training import (ActorScores, EpisodeTracker, LandingChecks, TrainResult, UpdateStats, evaluate,
-                             greedy_actions, landing_verdict, make_optimizer, train_stats)
+from rl_kit.training import (ActorScores, EpisodeTracker, LandingChecks, TrainResult, TrainStats, UpdateStats,
+                             evaluate, greedy_actions, landing_verdict, make_optimizer)
 
 # %% notebook: helpers
 def select_at_index(x, indices):
@@ -402,8 +402,8 @@ def train(config, callback=None):
             # the run back to the agent (and the env steps) it checked
             env_steps = checks.after_update(env_steps)
             if callback is not None:
-                callback(train_stats(config, ac, optimizer, tracker, checks, update, env_steps,
-                                     time.perf_counter() - start))
+                callback(TrainStats.of(config, ac, optimizer, tracker, checks, update, env_steps,
+                                       time.perf_counter() - start))
     except KeyboardInterrupt:
         interrupted = True  # keep what has been learned so far
     finally:

@@ -85,6 +85,16 @@ class TrainStats:
     update: UpdateStats
     ac: nn.Module                  # the agent as it is now (e.g. to save or evaluate it)
 
+    @classmethod
+    def of(cls, config, ac, optimizer, tracker, checks, update, env_steps, elapsed):
+        # what train() tells its callback after an update
+        return cls(env_steps=env_steps, total_steps=config.total_steps, elapsed=elapsed,
+                   episode_returns=tracker.returns, episode_end_steps=tracker.end_steps,
+                   mean_return=tracker.mean_return(), solve_window=config.solve_window,
+                   solve_threshold=config.solve_threshold, solved_at=tracker.solved_at,
+                   landed_at=checks.landed_at, checks=checks.checks, progress=checks.progress(),
+                   learning_rate=optimizer.param_groups[0]['lr'], epsilon=ac.epsilon, update=update, ac=ac)
+
     @property
     def episodes(self):
         return len(self.episode_returns)
@@ -92,16 +102,6 @@ class TrainStats:
     @property
     def steps_per_second(self):
         return self.env_steps / self.elapsed if self.elapsed > 0 else float('nan')
-
-
-def train_stats(config, ac, optimizer, tracker, checks, update, env_steps, elapsed):
-    # the TrainStats of train() after an update
-    return TrainStats(env_steps=env_steps, total_steps=config.total_steps, elapsed=elapsed,
-                      episode_returns=tracker.returns, episode_end_steps=tracker.end_steps,
-                      mean_return=tracker.mean_return(), solve_window=config.solve_window,
-                      solve_threshold=config.solve_threshold, solved_at=tracker.solved_at,
-                      landed_at=checks.landed_at, checks=checks.checks, progress=checks.progress(),
-                      learning_rate=optimizer.param_groups[0]['lr'], epsilon=ac.epsilon, update=update, ac=ac)
 
 
 @dataclass
