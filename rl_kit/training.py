@@ -202,7 +202,7 @@ class EpisodeTracker:
 
 def make_optimizer(ac, config):
     # Adam. fused=True updates all parameters in one kernel; Adam's default step, one
-    # parameter at a time, makes the whole update 1.18-1.24x slower.
+    # parameter at a time, makes the whole update 1.06-1.28x slower.
     return optim.Adam(ac.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
 
 
@@ -210,7 +210,7 @@ class ActorScores:
     # `with ActorScores(ac.actor, states) as scores:` keeps, through a forward hook, the scores
     # the actor computes for exactly these states with gradients, so that scores.entropy()
     # reuses the forward pass compute_loss makes instead of running the actor again: a second
-    # forward and backward pass through the actor makes the update 1.18-1.23x slower. If
+    # forward and backward pass through the actor makes the update 1.18-1.29x slower. If
     # compute_loss ran the actor on no such states (e.g. on a copy of them), entropy() runs it.
     def __init__(self, actor, states):
         self.actor, self.states, self.value = actor, states, None
@@ -412,10 +412,16 @@ class LandingChecks:
 
     def _start_process(self):
         context = multiprocessing.get_context('fork')
-        self.connection, child = context.Pipe()
-        self.process = context.Process(target=self._serve, args=(child,), daemon=True)
-        self.process.start()
-        child.close()
+        connection, child = context.Pipe()
+        process = context.Process(target=self._serve, args=(child,), daemon=True)
+        try:
+            process.start()  # refused in a daemon process, e.g. a multiprocessing pool's worker
+        except BaseException:
+            connection.close()
+            raise
+        finally:
+            child.close()
+        self.process, self.connection = process, connection
 
     def _serve(self, connection):
         # The second process: plays the checks it is sent, in order. Ctrl-C (or the notebook's

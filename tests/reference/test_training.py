@@ -465,6 +465,21 @@ def test_a_second_process_that_hangs_is_given_up_after_the_timeout(monkeypatch):
     assert checks[0].returns == background.play(background.ac, 1000, 0).returns
 
 
+def a_check_in_a_pool_worker(_):
+    background, _ = a_background()
+    background.start(1000)
+    checks = background.collect(wait=True)
+    background.close()
+    return background.in_background, [check.env_steps for check in checks]
+
+
+def test_in_a_multiprocessing_pool_the_checks_run_inline():
+    # a pool's worker is a daemon process, which may not start a second one (benchmarks/sweep.py)
+    import multiprocessing
+    with multiprocessing.get_context('fork').Pool(1) as pool:
+        assert pool.map(a_check_in_a_pool_worker, [0]) == [(False, [1000])]
+
+
 def test_without_a_second_process_the_checks_run_inline(monkeypatch):
     def refuse(self):  # what a multiprocessing pool's worker (a daemon process) gets
         raise AssertionError('daemonic processes are not allowed to have children')
