@@ -538,13 +538,13 @@ def landing_verdict(result, eval_returns):
                  f'where the checks of the greedy policy start, within {result.env_steps:,} steps: {another_seed}'
                  + ('' if changed else '; if that fails too, look for a subtle bug in your code (the discount or '
                                        'lambda in the wrong place, a truncation treated as a termination)'))
-    causes = [cause]
+    causes, cut_short = [cause], result.interrupted or result.env_steps < 100_000
     if changed:
         # a setting the student chose, not their code, is the likelier cause, unless the run was cut short
         settings = (f'{"; ".join(changed)}: the defaults land on nearly every seed, a changed setting may not '
                     f'(or not within the budget): train with {name}() to tell your code from your settings')
-        causes.insert(0 if result.env_steps >= 100_000 and not result.interrupted else 1, settings)
-    else:
+        causes.insert(1 if cut_short else 0, settings)
+    elif not cut_short:
         causes.append('a correct implementation lands on nearly every seed with the default settings: if a '
                       'second seed does not land either, the cause is most likely in your code')
     return LandingVerdict(lands=False, mean=mean, episodes=len(eval_returns), causes=causes)
