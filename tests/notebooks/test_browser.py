@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 import build
-from test_notebooks import hand_out, released_student, set_quick, solved
+from test_notebooks import hand_out, kernel_environment, released_student, set_quick, solved
 
 pytestmark = pytest.mark.browser
 
@@ -72,7 +72,7 @@ def lab(tmp_path):
     for name, values in SETTINGS.items():
         (settings / os.path.dirname(name)).mkdir(parents=True, exist_ok=True)
         (settings / name).write_text(json.dumps(values))
-    env = {**os.environ, 'JUPYTERLAB_SETTINGS_DIR': str(settings),
+    env = {**kernel_environment(), 'JUPYTERLAB_SETTINGS_DIR': str(settings),  # kernels see the hand-out only
            'JUPYTERLAB_WORKSPACES_DIR': str(tmp_path / 'lab-workspaces'),
            'JUPYTER_RUNTIME_DIR': str(tmp_path / 'jupyter-runtime')}
     port = free_port()

@@ -19,7 +19,8 @@ import nbformat
 import pytest
 
 import build
-from test_notebooks import STUDENT_GAE, STUDENT_LOSS, cell_with_id, grade_id, release, solved
+from test_notebooks import (STUDENT_GAE, STUDENT_LOSS, cell_with_id, grade_id, kernel_environment, release,
+                            solved)
 
 pytestmark = pytest.mark.nbgrader
 
@@ -82,7 +83,9 @@ def course(tmp_path_factory, nbgrader_bin):
     (kernels / 'kernels' / 'python3' / 'kernel.json').write_text(json.dumps({
         'argv': [sys.executable, '-m', 'ipykernel_launcher', '-f', '{connection_file}'],
         'display_name': 'Python 3 (ipykernel)', 'language': 'python'}))
-    env = {**os.environ, 'JUPYTER_PATH': str(kernels), 'PATH': nbgrader_bin + os.pathsep + os.environ['PATH']}
+    # the kernels see the course folder only, whatever PYTHONPATH holds
+    env = {**kernel_environment(), 'JUPYTER_PATH': str(kernels),
+           'PATH': nbgrader_bin + os.pathsep + os.environ['PATH']}
     env.pop('NBGRADER_EXECUTION', None)
 
     def nbgrader(*args):

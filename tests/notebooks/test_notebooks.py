@@ -331,8 +331,9 @@ def solved(notebook, gae=STUDENT_GAE, loss=STUDENT_LOSS):
     return notebook
 
 
-def test_a_students_own_correct_solution_in_the_release_passes_trains_and_shows(tmp_path):
+def test_a_students_own_correct_solution_in_the_release_passes_trains_and_shows(tmp_path, monkeypatch):
     # testbook drives one kernel: Run All, then the stop button's aftermath
+    monkeypatch.setenv('PYTHONPATH', ROOT)  # as in many development setups: the kernel must not see the kit
     notebook = set_quick(solved(released_student()), True)
     path = tmp_path / 'notebook.ipynb'
     nbformat.write(notebook, path)
@@ -348,7 +349,8 @@ def test_a_students_own_correct_solution_in_the_release_passes_trains_and_shows(
         assert errors(notebook) == []
         assert re.search(r'All \d+ cases pass', outputs_text(report_cell(notebook)))
         for group in rl_tests.GROUPS:  # a points cell that passes prints one line, as the notebook says
-            assert re.fullmatch(r'.*: All \d+ cases pass\. Well done!\n', outputs_text(cell_with_id(notebook, f'test_{group}')))
+            printed = outputs_text(cell_with_id(notebook, f'test_{group}'))
+            assert re.fullmatch(r'.*: All \d+ cases pass\. Well done!\n', printed), printed
         text = '\n'.join(outputs_text(cell) for cell in notebook.cells)
         assert 'environment steps' in text
         assert re.search(r'greedy evaluation over 20 episodes: -?\d+\.\d ± \d+\.\d', text)
