@@ -49,8 +49,9 @@ PATTERN = ['correct'] * 10 + ['wrong'] * 5 + ['not started'] * 3 + ['broken'] * 
 def make_submissions(folder, count, timeouts):
     """Writes `count` notebooks into folder; returns {kind: number}."""
     completed = nbformat.read(os.path.join(ROOT, 'ppo_lunarlander.ipynb'), as_version=4)
-    with open(os.path.join(ROOT, 'ppo_lunarlander_student.ipynb'), encoding='utf-8') as file:
-        student = file.read()
+    sys.path.insert(0, os.path.join(ROOT, 'tools'))
+    import build  # the hand-out notebook is a build output (release/), made here as tools/build.py makes it
+    student = build.targets()[f'{build.RELEASE}/{build.STUDENT}']
     wrong = [v for v in VARIANTS if v[0] == 'wrong']
     broken = [v for v in VARIANTS if v[0] == 'broken']
     kinds = {}
