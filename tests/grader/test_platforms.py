@@ -420,7 +420,7 @@ def unprivileged_python(folder):
     return python if check.returncode == 0 else None
 
 
-# name: (notebooks of the submission, config changes, needs the unprivileged Python)
+# name: (the submission's files (None: the hostile notebook), changes to autograder_config.json)
 RUNS = {
     'correct': ({'ppo_lunarlander.ipynb': SUBMISSIONS['alice_correct']}, {}),
     'wrong': ({'ppo_lunarlander.ipynb': SUBMISSIONS['bob_no_lambda']}, {}),
@@ -428,7 +428,6 @@ RUNS = {
     'no notebook': ({'notes.txt': 'my answers'}, {}),
     'two notebooks': ({'a.ipynb': SUBMISSIONS['alice_correct'], 'sub/b.ipynb': SUBMISSIONS['alice_correct']}, {}),
     'garbage': ({'ppo_lunarlander.ipynb': SUBMISSIONS['victor_garbage']}, {}),
-    'loops': ({'ppo_lunarlander.ipynb': SUBMISSIONS['frank_infinite_loop']}, {'timeout': 3}),
     'deadline': ({'ppo_lunarlander.ipynb': SUBMISSIONS['alice_correct']}, {'deadline': 1}),
     'bad config': ({'ppo_lunarlander.ipynb': SUBMISSIONS['alice_correct']}, {'feedback_level': 'everything'}),
     'hostile unprivileged': ({'ppo_lunarlander.ipynb': None}, {'isolation': 'none'}),
@@ -437,54 +436,59 @@ UNPRIVILEGED_RUNS = ('hostile unprivileged',)
 AT_ONCE = 4  # runs at a time: each imports torch twice (the grader and its template)
 
 
+def prepare_run(base, name, files, changes, python=sys.executable):
+    """autograder.zip unpacked into a root of its own under `base`, its config changed, the
+    submission's files put in submission/; (name, root, command, environment)."""
+    root = os.path.join(base, f'run{len(os.listdir(base))}')
+    source = os.path.join(root, 'source')
+    with zipfile.ZipFile(io.BytesIO(build.targets()[build.AUTOGRADER_ZIP])) as archive:
+        archive.extractall(source)
+        for info in archive.infolist():  # extractall drops the modes
+            os.chmod(os.path.join(source, info.filename), info.external_attr >> 16)
+    config_path = os.path.join(source, gradescope.CONFIG)
+    with open(config_path) as file:
+        config = json.load(file)
+    config.update(changes)
+    with open(config_path, 'w') as file:
+        json.dump(config, file)
+    for file_name, text in files.items():
+        path = os.path.join(root, 'submission', file_name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w', encoding='utf-8') as file:
+            file.write(text if text is not None else hostile_notebook(source))
+    for here, folders, names in os.walk(root):  # as Gradescope's image has them: readable by all
+        for entry, bits in [(entry, 0o055) for entry in folders] + [(entry, 0o044) for entry in names]:
+            os.chmod(os.path.join(here, entry), os.stat(os.path.join(here, entry)).st_mode | bits)
+    return name, root, [os.path.join(source, 'run_autograder')], dict(os.environ, AUTOGRADER_ROOT=root,
+                                                                      AUTOGRADER_PYTHON=python)
+
+
+def run_all(runs, cwd):
+    """Runs the prepared runs, AT_ONCE at a time; {name: (results.json, stdout, root)}."""
+    finished, running, runs = {}, [], list(runs)
+    while runs or running:
+        while runs and len(running) < AT_ONCE:
+            name, root, command, env = runs.pop(0)
+            running.append((name, root, subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                                         stderr=subprocess.STDOUT, text=True)))
+        name, root, process = running.pop(0)
+        output, _ = process.communicate(timeout=900)
+        assert process.returncode == 0, output
+        with open(os.path.join(root, 'results', 'results.json')) as file:
+            finished[name] = (json.load(file), output, root)
+    return finished
+
+
 @pytest.fixture(scope='module')
 def autograder():
-    """Every run of RUNS: autograder.zip unpacked into a root of its own, the submission put
-    in submission/, run_autograder started (all together); {name: (results, stdout, root)}."""
+    """Every run of RUNS, started together; {name: (results.json, stdout, root)}."""
     base = tempfile.mkdtemp(prefix='autograder-tests-')
     os.chmod(base, 0o755)  # the unprivileged runs read the kit from here
     try:
         python = unprivileged_python(base)
-        data = build.targets()[build.AUTOGRADER_ZIP]
-        runs = []
-        for index, (name, (files, changes)) in enumerate(RUNS.items()):
-            if name in UNPRIVILEGED_RUNS and python is None:
-                continue
-            root = os.path.join(base, f'run{index}')
-            source = os.path.join(root, 'source')
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                archive.extractall(source)
-                for info in archive.infolist():  # extractall drops the modes
-                    os.chmod(os.path.join(source, info.filename), info.external_attr >> 16)
-            config_path = os.path.join(source, gradescope.CONFIG)
-            with open(config_path) as file:
-                config = json.load(file)
-            config.update(changes)
-            with open(config_path, 'w') as file:
-                json.dump(config, file)
-            for file_name, text in files.items():
-                path = os.path.join(root, 'submission', file_name)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, 'w', encoding='utf-8') as file:
-                    file.write(text if text is not None else hostile_notebook(source))
-            for here, folders, names in os.walk(root):  # as Gradescope's image has them: readable by all
-                for entry, bits in [(entry, 0o055) for entry in folders] + [(entry, 0o044) for entry in names]:
-                    os.chmod(os.path.join(here, entry), os.stat(os.path.join(here, entry)).st_mode | bits)
-            env = dict(os.environ, AUTOGRADER_ROOT=root,
-                       AUTOGRADER_PYTHON=python if name in UNPRIVILEGED_RUNS else sys.executable)
-            runs.append((name, root, [os.path.join(source, 'run_autograder')], env))
-        finished, running = {}, []
-        while runs or running:
-            while runs and len(running) < AT_ONCE:
-                name, root, command, env = runs.pop(0)
-                running.append((name, root, subprocess.Popen(command, cwd=base, env=env, stdout=subprocess.PIPE,
-                                                             stderr=subprocess.STDOUT, text=True)))
-            name, root, process = running.pop(0)
-            output, _ = process.communicate(timeout=900)
-            assert process.returncode == 0, output
-            with open(os.path.join(root, 'results', 'results.json')) as file:
-                finished[name] = (json.load(file), output, root)
-        yield finished
+        runs = [prepare_run(base, name, files, changes, python if name in UNPRIVILEGED_RUNS else sys.executable)
+                for name, (files, changes) in RUNS.items() if name not in UNPRIVILEGED_RUNS or python is not None]
+        yield run_all(runs, base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -567,7 +571,6 @@ def test_an_empty_notebook_gets_0(autograder):
 
 def test_a_broken_notebook_gets_0_and_a_message(autograder):
     for name, message in (('garbage', 'could not be graded (status: not a notebook): not valid JSON'),
-                          ('loops', 'could not be graded (status: timeout): did not finish within 3 s'),
                           ('deadline', 'The autograder ran out of time (1 s)')):
         results = autograder[name][0]
         check_format(results)
@@ -575,6 +578,17 @@ def test_a_broken_notebook_gets_0_and_a_message(autograder):
         assert all(test['score'] == 0 and test['output'].startswith('not graded: ') for test in results['tests'])
     bad = autograder['bad config'][0]
     assert bad['score'] == 0 and 'feedback_level must be one of verdict, located, named, fix' in bad['output']
+
+
+@pytest.mark.slow
+def test_a_notebook_that_loops_gets_0_and_a_message(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    results = run_all([prepare_run(str(tmp_path), 'loops', {'ppo_lunarlander.ipynb':
+                                                           SUBMISSIONS['frank_infinite_loop']}, {'timeout': 3})],
+                      str(tmp_path))['loops'][0]
+    check_format(results)
+    assert results['score'] == 0
+    assert 'could not be graded (status: timeout): did not finish within 3 s' in results['output']
 
 
 def needs_unprivileged(autograder):
