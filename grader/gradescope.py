@@ -325,15 +325,16 @@ def choose_isolation(config, log):
 # One run
 # ------------------------------------------------------------------------------------
 
-def run(root=None, seed=None, log=None):
+def run(root=None, seed=None, log=None, config_path=None):
     """Grades $AUTOGRADER_ROOT/submission into $AUTOGRADER_ROOT/results/results.json; returns the results.
-    seed: for tests only (the default is a fresh secret seed, never written)."""
+    seed and config_path: for tests only (the defaults: a fresh secret seed, never written; the
+    zip's autograder_config.json)."""
     start = time.monotonic()
     root = root or os.environ.get(ROOT_VARIABLE, DEFAULT_ROOT)
     log = log or (lambda message: print(message, flush=True))
     results = ResultsFile(os.path.join(root, 'results', 'results.json'))
     try:
-        config = load_config(os.path.join(ROOT, CONFIG))
+        config = load_config(config_path or os.path.join(ROOT, CONFIG))
     except ConfigError as exc:
         log(f'autograder_config.json: {exc}')
         output = {'score': 0, 'output': f'The autograder is misconfigured, so your notebook was not graded: {exc}. '

@@ -193,6 +193,11 @@ def class_report_html(records, batch, shard, runs):
              + (f', merged from {len(runs)} shards' if len(runs) > 1 else '') + '; graded '
              + ', '.join(html.escape(f'{run["started"]} on {run["host"]} ({run["seconds"]:g} s)') for run in runs[:8])
              + (' …' if len(runs) > 8 else '') + '</p>']
+    settings = batch.get('settings')
+    if settings:
+        parts.append('<p class="meta">' + html.escape(
+            f'Settings: {settings["timeout"]:g} s and {settings["memory_mb"]} MB per submission (grade.py --timeout, '
+            f'--memory-mb); hidden cases: {"yes" if settings.get("hidden cases") else "none"}.') + '</p>')
     off = summary['isolated'].get('no', 0)
     if total == 0:
         parts.append('<p>No submissions.</p>')

@@ -425,11 +425,8 @@ RUNS = {
     'correct': ({'ppo_lunarlander.ipynb': SUBMISSIONS['alice_correct']}, {}),
     'wrong': ({'ppo_lunarlander.ipynb': SUBMISSIONS['bob_no_lambda']}, {}),
     'not started': ({'ppo_lunarlander.ipynb': SUBMISSIONS['erin_not_started']}, {}),
-    'no notebook': ({'notes.txt': 'my answers'}, {}),
-    'two notebooks': ({'a.ipynb': SUBMISSIONS['alice_correct'], 'sub/b.ipynb': SUBMISSIONS['alice_correct']}, {}),
     'garbage': ({'ppo_lunarlander.ipynb': SUBMISSIONS['victor_garbage']}, {}),
     'deadline': ({'ppo_lunarlander.ipynb': SUBMISSIONS['alice_correct']}, {'deadline': 1}),
-    'bad config': ({'ppo_lunarlander.ipynb': SUBMISSIONS['alice_correct']}, {'feedback_level': 'everything'}),
     'hostile unprivileged': ({'ppo_lunarlander.ipynb': None}, {'isolation': 'none'}),
 }
 UNPRIVILEGED_RUNS = ('hostile unprivileged',)
@@ -562,11 +559,32 @@ def test_an_empty_notebook_gets_0(autograder):
     results, _, _ = autograder['not started']
     check_format(results)
     assert results['score'] == 0 and 'not implemented yet' in results['output']
-    for name, message in (('no notebook', 'No notebook (.ipynb file) was found in your submission'),
-                          ('two notebooks', 'Your submission has 2 notebooks (a.ipynb, sub/b.ipynb): upload only')):
-        results = autograder[name][0]
-        check_format(results)
-        assert results['score'] == 0 and message in results['output']
+
+
+def in_process(tmp_path, files, changes=None):
+    """gradescope.run() in this process, for what ends before any grading (nothing of a
+    submission runs here, and this process never gives up root)."""
+    config = dict(json.loads(zipfile.ZipFile(io.BytesIO(build.targets()[build.AUTOGRADER_ZIP])).read(
+        gradescope.CONFIG)), **(changes or {}))
+    (tmp_path / 'config.json').write_text(json.dumps(config))
+    for name, text in files.items():
+        (tmp_path / 'submission' / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / 'submission' / name).write_text(text)
+    said = []
+    results = gradescope.run(str(tmp_path), log=said.append, config_path=str(tmp_path / 'config.json'))
+    assert json.loads((tmp_path / 'results' / 'results.json').read_text()) == results
+    return results
+
+
+@pytest.mark.parametrize('files,message', [
+    ({'notes.txt': 'my answers'}, 'No notebook (.ipynb file) was found in your submission'),
+    ({'a.ipynb': '{}', 'sub/b.ipynb': '{}', '.ipynb_checkpoints/a-checkpoint.ipynb': '{}'},
+     'Your submission has 2 notebooks (a.ipynb, sub/b.ipynb): upload only the one to grade'),
+])
+def test_zero_or_several_notebooks_get_0_and_a_message(tmp_path, files, message):
+    results = in_process(tmp_path, files)
+    check_format(results)
+    assert results['score'] == 0 and message in results['output']
 
 
 def test_a_broken_notebook_gets_0_and_a_message(autograder):
@@ -576,8 +594,12 @@ def test_a_broken_notebook_gets_0_and_a_message(autograder):
         check_format(results)
         assert results['score'] == 0 and message in results['output'], (name, results['output'])
         assert all(test['score'] == 0 and test['output'].startswith('not graded: ') for test in results['tests'])
-    bad = autograder['bad config'][0]
-    assert bad['score'] == 0 and 'feedback_level must be one of verdict, located, named, fix' in bad['output']
+
+
+def test_a_bad_config_gets_0_and_says_so(tmp_path):
+    results = in_process(tmp_path, {'a.ipynb': '{}'}, {'feedback_level': 'everything'})
+    assert results['score'] == 0 and 'feedback_level must be one of verdict, located, named, fix' in results['output']
+    assert 'Tell your instructor' in results['output']
 
 
 @pytest.mark.slow
