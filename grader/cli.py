@@ -165,7 +165,8 @@ def merge_main(argv):
         parser.exit(2, f'grade.py merge: error: {exc}\n')
     print(f'merged {len(args.shards)} shards')
     print(summary(rows))
-    print(f'gradebook: {os.path.join(args.out, "gradebook.csv")}; class report: {os.path.join(args.out, shards.REPORT)}')
+    print(f'gradebook: {os.path.join(args.out, "gradebook.csv")}; '
+          f'class report: {os.path.join(args.out, shards.REPORT)}')
     if roster is not None:
         print(roster_summary(args.out))
     return 0

@@ -97,8 +97,9 @@ def load_config(path):
     if not isinstance(config['partial_credit'], bool):
         raise ConfigError(f'{CONFIG}: partial_credit must be true or false; got {config["partial_credit"]!r}')
     points = config['points']
-    if not isinstance(points, dict) or set(points) != set(rl_tests.GROUPS) or not all(
-            isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0 for value in points.values()):
+    numbers = isinstance(points, dict) and all(isinstance(value, (int, float)) and not isinstance(value, bool)
+                                               and value >= 0 for value in points.values())
+    if not numbers or set(points) != set(rl_tests.GROUPS):
         raise ConfigError(f'{CONFIG}: points must give the points of every group ({", ".join(rl_tests.GROUPS)}), '
                           f'numbers >= 0; got {points!r} (python tools/build.py writes them from the notebook)')
     if config['hidden'] is not None:
@@ -224,7 +225,8 @@ def find_notebook(folder):
     if len(found) == 1:
         return found[0], None
     if not found:
-        return None, 'No notebook (.ipynb file) was found in your submission: upload your notebook, ppo_lunarlander.ipynb.'
+        return None, ('No notebook (.ipynb file) was found in your submission: upload your notebook, '
+                      'ppo_lunarlander.ipynb.')
     listed = ', '.join(os.path.relpath(path, folder) for path in found[:10]) + (' …' if len(found) > 10 else '')
     return None, f'Your submission has {len(found)} notebooks ({listed}): upload only the one to grade.'
 

@@ -96,7 +96,8 @@ def kit_identity(root=ROOT):
             files.append(name)
     digest = hashlib.sha256()
     for name in files:
-        digest.update(name.replace(os.sep, '/').encode() + b'\0' + file_digest(os.path.join(root, name)).encode() + b'\n')
+        content = file_digest(os.path.join(root, name))
+        digest.update(name.replace(os.sep, '/').encode() + b'\0' + content.encode() + b'\n')
     return digest.hexdigest()
 
 

@@ -6,7 +6,6 @@ One class folder is graded once for the module, as a single run and as 3 shards 
 a seed of its own); the zip's runs are started together, once, and the tests read what
 they wrote."""
 
-import copy
 import csv
 import io
 import json
@@ -18,13 +17,12 @@ import sys
 import tempfile
 import zipfile
 
-import nbformat
 import pytest
 
 import build  # tools/, on the path via conftest
 from grader import batch as grade
 from grader import gradescope, lms, report, shards
-from test_grade import GAE_LINE, SUBMISSIONS, TIMEOUT, completed, ppo_cell, with_ppo_patch
+from test_grade import SUBMISSIONS, TIMEOUT, completed, with_ppo_patch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEED = 1
@@ -167,7 +165,8 @@ def test_merge_refuses_shards_of_different_batches(graded, tmp_path):
     for changes, message in ((dict(submissions='0' * 64), 'they graded different submissions'),
                              (dict(kit='0' * 64), 'they were graded with different versions of the kit'),
                              (dict(settings=dict(json.loads((second / shards.RECORD).read_text())['batch']['settings'],
-                                                 timeout=99.0)), 'they were graded with different options: timeout 15.0 and 99.0')):
+                                                 timeout=99.0)),
+                              'they were graded with different options: timeout 15.0 and 99.0')):
         other = tampered(second, tmp_path / str(len(os.listdir(tmp_path))), batch(**changes))
         with pytest.raises(shards.ShardError, match=f'shards of different batches: {message}'):
             shards.merge(str(tmp_path / 'out'), [str(first), other, str(third)])
