@@ -7,9 +7,10 @@ Generates a folder of submissions (a mix of correct, wrong, not started and brok
 notebooks made from the completed notebook), grades it with grade.grade_folder for each
 isolation mode, and prints the wall-clock time, submissions per minute and the time to
 the first graded row (the fixed cost: the cases' expected values and the templates'
-imports). It also measures `python -c "import torch"`, the cost a fresh interpreter per
-submission would pay, which the pre-imported templates avoid. Figures only: nothing here
-asserts a speed. Each run uses a fresh secret seed, as grade.py does.
+imports), and what merging the run's output again costs (grade.py merge: the gradebook,
+the feedback files and the class report). It also measures `python -c "import torch"`,
+the cost a fresh interpreter per submission would pay, which the pre-imported templates
+avoid. Figures only: nothing here asserts a speed. Each run uses a fresh secret seed, as grade.py does.
 """
 
 import argparse
@@ -28,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from grader import batch as grade  # noqa: E402
+from grader import shards  # noqa: E402
 
 GAE_LINE = '            next_advantage = deltas[:, t] + gamma * lmbda * episode_continues[:, t] * next_advantage\n'
 LOSS_LINE = '        actor_loss = -torch.min(l1, l2).mean()\n'
@@ -49,8 +51,9 @@ PATTERN = ['correct'] * 10 + ['wrong'] * 5 + ['not started'] * 3 + ['broken'] * 
 def make_submissions(folder, count, timeouts):
     """Writes `count` notebooks into folder; returns {kind: number}."""
     completed = nbformat.read(os.path.join(ROOT, 'ppo_lunarlander.ipynb'), as_version=4)
-    with open(os.path.join(ROOT, 'ppo_lunarlander_student.ipynb'), encoding='utf-8') as file:
-        student = file.read()
+    sys.path.insert(0, os.path.join(ROOT, 'tools'))
+    import build  # the hand-out notebook is a build output (release/), made here as tools/build.py makes it
+    student = build.targets()[f'{build.RELEASE}/{build.STUDENT}']
     wrong = [v for v in VARIANTS if v[0] == 'wrong']
     broken = [v for v in VARIANTS if v[0] == 'broken']
     kinds = {}
@@ -94,11 +97,14 @@ def grade_once(folder, isolation, jobs, timeout):
     with tempfile.TemporaryDirectory() as out:
         rows = grade.grade_folder(folder, out, timeout=timeout, jobs=jobs, progress=progress, isolation=isolation,
                                   log=lambda message: None)
-    seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        merging = time.perf_counter()  # what `grade.py merge` costs for this batch (one shard of one)
+        shards.merge(os.path.join(out, 'merged'), [out])
+        merge_seconds = time.perf_counter() - merging
     statuses = {}
     for row in rows:
         statuses[row['status']] = statuses.get(row['status'], 0) + 1
-    return seconds, first[0] if first else float('nan'), statuses
+    return seconds, first[0] if first else float('nan'), statuses, merge_seconds
 
 
 def load():
@@ -128,12 +134,12 @@ def main(argv=None):
         for run in range(args.repeat):
             for isolation in args.isolation:
                 before = load()
-                seconds, first, statuses = grade_once(folder, isolation, args.jobs, args.timeout)
+                seconds, first, statuses, merge_seconds = grade_once(folder, isolation, args.jobs, args.timeout)
                 results.setdefault(isolation, []).append(seconds)
                 print(f'  run {run + 1}, isolation={isolation}: {seconds:.1f} s, '
                       f'{60 * args.submissions / seconds:.0f} submissions/minute, first graded row after '
                       f'{first:.1f} s; load {before:.1f} -> {load():.1f}; '
-                      + json.dumps(statuses))
+                      + json.dumps(statuses) + f'; merging its output again (grade.py merge): {merge_seconds:.1f} s')
     for isolation, times in results.items():
         print(f'isolation={isolation}: best {min(times):.1f} s, median {statistics.median(times):.1f} s, '
               f'worst {max(times):.1f} s over {len(times)} run(s); '

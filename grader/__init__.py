@@ -8,4 +8,9 @@
     child.py      the sandboxed child: the only place a submission's code runs
     judge.py      the run's secret cases, their expected outputs and the known mistakes'
     feedback.py   the feedback text and safe file names
+    shards.py     a run's record (batch.json), --shard K/N and `grade.py merge`
+    report.py     the class report (class_report.html)
+    lms.py        --roster: the grades an LMS imports (lms_grades.csv, lms_unmatched.csv)
+    gradescope.py the Gradescope autograder (autograder.zip, made by tools/build.py;
+                  autograder/ holds its setup.sh and run_autograder)
 """

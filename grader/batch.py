@@ -19,6 +19,7 @@ import time
 
 from grader import notebooks as notebook_code
 from grader import sandbox as grader_sandbox
+from grader import shards
 from grader.feedback import ERRORS, _clean, _safe_filename, _spreadsheet_safe, feedback_filenames, feedback_text  # noqa: F401
 from grader.judge import get_judge
 
@@ -256,16 +257,21 @@ def choose_isolation(isolation, kit, log):
 
 
 def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jobs=2, progress=None,
-                 isolation='auto', seed=None, log=_stderr):
-    """Grades every notebook of `submissions`; writes the gradebook and feedback; returns the rows.
-    seed: the secret seed of the cases (default: a fresh random one; never written anywhere)."""
+                 isolation='auto', seed=None, log=_stderr, shard=None, roster=None, on_graded=None):
+    """Grades every notebook of `submissions`; writes the gradebook, the feedback and the run's
+    other outputs (grader/shards.py: batch.json, class_report.html, lms_grades.csv); returns the rows.
+    seed: the secret seed of the cases (default: a fresh random one; never written anywhere).
+    shard: (K, N) grades only the K-th of N shares of the folder; roster: a roster CSV file
+    (grader/lms.py), read before grading; on_graded(graded) is called with each Graded."""
     paths = submission_paths(submissions)
+    names = submission_names(paths)  # of the whole folder: a shard's rows are named as in a single run
+    filenames = feedback_filenames(names)
+    run = shards.Run(submissions, paths, shard, dict(timeout=timeout, memory_mb=memory_mb, hidden=hidden), roster)
+    paths, names, filenames = run.mine(paths), run.mine(names), run.mine(filenames)
     os.makedirs(os.path.join(out, 'feedback'), exist_ok=True)
     run_folder = tempfile.mkdtemp(prefix='grade-run-')
     slots = judge = None
     rows = [None] * len(paths)
-    names = submission_names(paths)
-    filenames = feedback_filenames(names)
     done = 0
 
     def finish(index, graded):
@@ -274,6 +280,9 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
         done += 1
         _write_atomically(os.path.join(out, 'feedback', filenames[index] + '.md'),
                           feedback_text(graded))
+        run.add(index, filenames[index], graded)
+        if on_graded:
+            on_graded(graded)
         if progress:
             progress(done, len(paths), graded.row)
 
@@ -333,9 +342,14 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
         if slots is not None:
             slots.close()
         shutil.rmtree(run_folder, ignore_errors=True)
+    write_gradebook(os.path.join(out, 'gradebook.csv'), rows)
+    run.write(out, rows)
+    return rows
+
+
+def write_gradebook(path, rows):
     table = io.StringIO()
     writer = csv.DictWriter(table, fieldnames=COLUMNS, lineterminator='\n')
     writer.writeheader()
     writer.writerows({key: _spreadsheet_safe(value) for key, value in row.items()} for row in rows)
-    _write_atomically(os.path.join(out, 'gradebook.csv'), table.getvalue())
-    return rows
+    _write_atomically(path, table.getvalue())

@@ -21,9 +21,13 @@ Sources (edited by hand) and what is generated from them:
                                     in a folder ppo_lunarlander/
     -> nbgrader_course/             an nbgrader course folder: nbgrader_config.py and
                                     source/ppo_lunarlander/ (the completed notebook and its files)
+    -> autograder.zip               the Gradescope autograder (grader/gradescope.py): at its root
+                                    grader/autograder/'s setup.sh and run_autograder, the grader and
+                                    the modules it imports, requirements.txt, and
+                                    autograder_config.json with the points of the notebook's points cells
 
 The completed notebook, rl_kit/expected.json and rl_kit/gae_episode.json are committed, and
---check compares them. release/, release.zip and nbgrader_course/ are build outputs (git ignores them):
+--check compares them. release/, release.zip, nbgrader_course/ and autograder.zip are build outputs (git ignores them):
 copies of files that are committed once already; the tests build them into a temporary
 folder. Generators write only generated files: nothing here edits a hand-written source.
 """
@@ -57,6 +61,8 @@ RELEASE_ZIP = 'release.zip'
 ZIP_FOLDER = 'ppo_lunarlander'
 COURSE = 'nbgrader_course'
 ASSIGNMENT = 'ppo_lunarlander'
+AUTOGRADER_ZIP = 'autograder.zip'
+AUTOGRADER_SCRIPTS = 'grader/autograder'   # setup.sh and run_autograder, hand-written
 # modules that must never reach a student, whatever imports them
 INSTRUCTOR_MODULES = {'ppo_reference', 'instructor', 'grader', 'grade', 'tools'}
 
@@ -351,15 +357,16 @@ def student_modules(notebook, generated):
     return dict(sorted(found.items()))
 
 
-def zip_bytes(files):
-    """A zip of {name: text} in the folder ZIP_FOLDER, the same bytes for the same files."""
+def zip_bytes(files, folder=ZIP_FOLDER, executables=()):
+    """A zip of {name: text or bytes} in `folder` ('' for the zip's root), the same bytes for
+    the same files; `executables` are marked executable."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, 'w', zipfile.ZIP_DEFLATED) as archive:
         for name, text in sorted(files.items()):
-            info = zipfile.ZipInfo(f'{ZIP_FOLDER}/{name}', date_time=(2020, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
+            info = zipfile.ZipInfo(f'{folder}/{name}' if folder else name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = (0o755 if name in executables else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, text.encode('utf-8'))
+            archive.writestr(info, text.encode('utf-8') if isinstance(text, str) else text)
     return buffer.getvalue()
 
 
@@ -383,6 +390,58 @@ c.CourseDirectory.ignore = ['.ipynb_checkpoints', '*.pyc', '__pycache__', '*.gif
 # seconds per cell; under nbgrader the notebook runs its tests and skips the training
 c.Execute.timeout = 300
 '''
+
+
+# ------------------------------------------------------------------------------------
+# The Gradescope autograder
+# ------------------------------------------------------------------------------------
+
+def group_points(completed):
+    """{group: points} of the completed notebook's points cells (grade id test_GROUP)."""
+    import rl_tests
+    points = {}
+    for cell in completed.cells:
+        role = cell.metadata.get('nbgrader', {})
+        if role.get('grade') and role.get('grade_id', '').startswith('test_'):
+            points[role['grade_id'][len('test_'):]] = role['points']
+    if set(points) != set(rl_tests.GROUPS):
+        raise BuildError(f'{NOTEBOOK_SOURCE}: the points cells (tags test:GROUP, points:N) cover the groups '
+                         f'{sorted(points)}; rl_tests.GROUPS has {sorted(rl_tests.GROUPS)}: give each group one cell')
+    return {group: points[group] for group in rl_tests.GROUPS}
+
+
+def grader_files(generated):
+    """{file name: text} of what the grader runs: grader/*.py, the local modules they import
+    (following imports: the reference, the mistakes, rl_tests, rl_kit), the student modules
+    the sandbox copies (grader.sandbox.STUDENT_FILES) and their data, requirements.txt."""
+    from grader import sandbox
+    todo = sorted(f'grader/{name}' for name in os.listdir(os.path.join(ROOT, 'grader')) if name.endswith('.py'))
+    for name in sandbox.STUDENT_FILES:
+        if os.path.isdir(os.path.join(ROOT, name)):
+            todo += sorted(f'{name}/{file}' for file in os.listdir(os.path.join(ROOT, name))
+                           if file.endswith(('.py', '.json')))
+        else:
+            todo.append(name)
+    found = {}
+    while todo:
+        path = todo.pop()
+        if path in found:
+            continue
+        found[path] = generated.get(path) or read(path)
+        if path.endswith('.py'):
+            todo.extend(sorted(local_imports(found[path]) - set(found)))
+    found['requirements.txt'] = read('requirements.txt')
+    return dict(sorted(found.items()))
+
+
+def autograder_zip(completed, generated):
+    from grader import gradescope
+    config = dict(gradescope.DEFAULTS, points=group_points(completed))
+    files = {**grader_files(generated), gradescope.CONFIG: json.dumps(config, indent=1) + '\n'}
+    scripts = sorted(os.listdir(os.path.join(ROOT, AUTOGRADER_SCRIPTS)))
+    for name in scripts:
+        files[name] = read(f'{AUTOGRADER_SCRIPTS}/{name}')
+    return zip_bytes(files, folder='', executables=scripts)
 
 
 # ------------------------------------------------------------------------------------
@@ -412,11 +471,12 @@ def targets():
     for name, text in course.items():
         generated[f'{COURSE}/source/{ASSIGNMENT}/{name}'] = text
     generated[f'{COURSE}/nbgrader_config.py'] = nbgrader_config()
+    generated[AUTOGRADER_ZIP] = autograder_zip(completed, generated)
     return generated
 
 
 OWNED_FOLDERS = (RELEASE, f'{COURSE}/source/{ASSIGNMENT}')  # everything in them is generated
-OUTPUTS = (RELEASE + '/', RELEASE_ZIP, COURSE + '/')  # build outputs, not in git
+OUTPUTS = (RELEASE + '/', RELEASE_ZIP, COURSE + '/', AUTOGRADER_ZIP)  # build outputs, not in git
 
 
 def tracked(path):
@@ -425,7 +485,7 @@ def tracked(path):
 
 
 def write_outputs(folder, generated=None):
-    """Writes release/, release.zip and nbgrader_course/ into `folder` (for the tests)."""
+    """Writes release/, release.zip, nbgrader_course/ and autograder.zip into `folder` (for the tests)."""
     for path, content in (generated or targets()).items():
         if not tracked(path):
             full = os.path.join(folder, path)
