@@ -20,61 +20,138 @@ benchmarks/stopping_rules.py replays under other stopping rules.
 """
 
 import argparse
+import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import sys
+import time
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import ppo_reference  # noqa: E402
+import stopping_rules  # noqa: E402
 from time_to_solve import seeds_from  # noqa: E402
 
 
-TRACE_FROM = 50.0         # --trace: check the greedy policy once the training mean reaches this ...
-TRACE_INTERVAL = 8192     # ... every this many env steps ...
-TRACE_EVALUATE = 170.0    # ... and also run the final 100-episode evaluation when a check reaches this
-TRACE_CHECK_NUMBER = 500  # trace checks use the seeds of check number 500, 501, ... (the run's own use 0, 1, ...)
+TRACE_FROM = 50.0          # --trace: from the first check point where the training mean of the last 100 episodes
+                           # reaches this (the lowest gate studied) ...
+TRACE_EPISODES = 100       # ... K greedy check episodes at every check point ...
+TRACE_BUDGET = 600_000     # ... until every rule of stopping_rules.RULES has stopped, or this many env steps
+CHECK_BLOCK_FIRST_SEED = 1_000_000  # the check point at env steps s plays seeds first_seed(s) + 0 .. K - 1
+
+
+def round_down(x):
+    """x to 0.1 below: a return >= 200 stays >= 200 (and one < 200 stays < 200); a mean of
+    rounded returns is at most 0.1 below the true one."""
+    return math.floor(x * 10) / 10
+
+
+def check_points(config, env_steps, last_block):
+    """The check point schedule (for phase 2's trainer too): a check point is the first update
+    whose env steps reach a new multiple of check_interval, block = env_steps // check_interval.
+    It does not depend on any earlier check, so rules with different gates check at the same
+    points. With the default batch of 2,048 steps every point is an exact multiple of 8,192."""
+    block = env_steps // config.check_interval
+    return block if block > last_block else None
+
+
+def check_first_seed(block, episodes=TRACE_EPISODES):
+    """The check point of block b plays its episodes i = 0, 1, ... on seeds 1_000_000 + b * K + i:
+    a rule that plays n <= K episodes there plays exactly the first n of them."""
+    return CHECK_BLOCK_FIRST_SEED + block * episodes
+
+
+class TraceDone(KeyboardInterrupt):
+    """Raised by Trace to end train() (which keeps what it has, as after Ctrl-C)."""
 
 
 class Trace:
-    """A callback recording the greedy policy all along a run, so that one run per seed
-    shows where any other stopping rule (gate, margin) would have stopped, and how the
-    final evaluation would have judged the policy there. Checks do not change training:
-    they use their own environments and no random numbers of the trainer."""
+    """A callback recording the greedy policy at every check point of a run, so that one run
+    per seed shows where any stopping rule of benchmarks/stopping_rules.py (gate, number of
+    episodes, margin, confidence bound, sequential) would have stopped, and how the final
+    evaluation judges the policy it stopped with. Checks do not change training: they use
+    their own environments and no random numbers of the trainer (the run itself is given no
+    checks of its own, check_from = inf, so it trains on past today's stop).
 
-    def __init__(self, config):
-        self.config, self.points = config, []
+    A point is [env steps, training mean, check returns, final evaluation returns or None]:
+    - the training mean of the last 100 episodes (rounded down to 0.1);
+    - the returns of TRACE_EPISODES greedy episodes on seeds check_first_seed(block) + i;
+    - the returns of the 100 final-evaluation episodes (ppo_reference.evaluate, seeds
+      10_000..10_099), recorded where a rule could stop: where some prefix of n >= 10 check
+      episodes averages >= 200 (every rule studied needs that); None elsewhere.
+    Points start at the first check point whose training mean is >= TRACE_FROM (the training
+    mean may fall below it later: the points go on). The trace ends after the point at which
+    the last rule of stopping_rules.RULES stops, or at TRACE_BUDGET env steps."""
+
+    def __init__(self, config, rules):
+        self.config, self.rules, self.points, self.block, self.end = config, rules, [], -1, 'budget'
 
     def __call__(self, stats):
-        last = self.points[-1][0] if self.points else -TRACE_INTERVAL
-        if stats.mean_return >= TRACE_FROM and stats.env_steps - last >= TRACE_INTERVAL:
-            check = ppo_reference.landing_check(stats.ac, self.config, stats.env_steps,
-                                                TRACE_CHECK_NUMBER + len(self.points))
-            final = (round(float(ppo_reference.evaluate(stats.ac, episodes=100).mean()), 1)
-                     if check.mean >= TRACE_EVALUATE else None)
-            self.points.append((stats.env_steps, round(stats.mean_return, 1), round(check.mean, 1), final))
+        block = check_points(self.config, stats.env_steps, self.block)
+        if block is None:
+            return
+        self.block = block
+        reached = ppo_reference.training_mean_reached(stats.episode_returns, self.config, TRACE_FROM)
+        if not (self.points or reached):
+            return
+        window = stats.episode_returns[-self.config.solve_window:]
+        mean = round_down(float(np.mean(window))) if len(window) >= self.config.solve_window else None
+        checks = ppo_reference.evaluate(stats.ac, self.config.env_id, episodes=TRACE_EPISODES,
+                                        first_seed=check_first_seed(block))
+        prefix_means = np.cumsum(checks) / np.arange(1, len(checks) + 1)
+        final = None
+        if prefix_means[9:].max() >= 200:
+            final = [round_down(r) for r in ppo_reference.evaluate(stats.ac, self.config.env_id, episodes=100)]
+        self.points.append([stats.env_steps, mean, [round_down(r) for r in checks], final])
+        if all(stopping_rules.first_stop(rule, self.points) is not None for rule in self.rules):
+            self.end = 'rules'
+            raise TraceDone
+        if stats.env_steps >= TRACE_BUDGET:
+            raise TraceDone
+
+    def settings(self):
+        return {'from': TRACE_FROM, 'interval': self.config.check_interval, 'episodes': TRACE_EPISODES,
+                'check_seeds': f'{CHECK_BLOCK_FIRST_SEED} + (env_steps // interval) * episodes + i',
+                'final': 'seeds 10000..10099 where a prefix of >= 10 check episodes averages >= 200',
+                'rounding': 'down to 0.1', 'budget': TRACE_BUDGET, 'until': 'all of stopping_rules.RULES',
+                'rules': len(self.rules), 'end': self.end}
 
 
 def run(job):
     name, overrides, seed, trace = job
+    if trace:
+        return run_trace(name, overrides, seed)
     load = os.getloadavg()[0]
     config = ppo_reference.Config(seed=seed, **overrides)
-    callback = Trace(config) if trace else None
-    result = ppo_reference.train(config, callback=callback)
+    result = ppo_reference.train(config)
     returns = ppo_reference.evaluate(result.ac, episodes=100)  # always: a run that did not land is judged too
     last = result.episode_returns[-100:]
-    line = {'name': name, 'seed': seed, 'landed': result.landed, 'eval_ok': bool(returns.mean() >= 200),
+    return {'name': name, 'seed': seed, 'landed': result.landed, 'eval_ok': bool(returns.mean() >= 200),
             'solved_at': result.solved_at, 'landed_at': result.landed_at, 'steps': result.env_steps,
             'secs': round(result.train_seconds, 1), 'check_secs': round(result.check_seconds, 1),
             'checks': [round(check.mean, 1) for check in result.checks],
             'last': round(sum(last) / max(1, len(last)), 1),
             'ev': [round(float(returns.mean()), 1), round(float(returns.std()), 1)],
             'load': [round(load, 2), round(os.getloadavg()[0], 2)]}
-    if trace:
-        line['trace'] = callback.points  # [env steps, training mean, check mean, final evaluation or None]
-    return line
+
+
+def run_trace(name, overrides, seed):
+    """One traced run: the trainer with no checks of its own (check_from = inf: it trains on,
+    exactly as it would have, past any stop) and a Trace as its callback."""
+    load, start = os.getloadavg()[0], time.perf_counter()
+    config = ppo_reference.Config(seed=seed, **overrides)
+    trace = Trace(config, stopping_rules.RULES)
+    traced = dataclasses.replace(config, check_from=math.inf, total_steps=TRACE_BUDGET, background_checks=False)
+    result = ppo_reference.train(traced, callback=trace)
+    return {'name': name, 'seed': seed, 'config': overrides, 'trace_settings': trace.settings(),
+            'steps': result.env_steps, 'secs': round(time.perf_counter() - start, 1),
+            'train_secs': round(result.train_seconds, 1),
+            'load': [round(load, 2), round(os.getloadavg()[0], 2)], 'points': trace.points}
 
 
 def main(argv=None):
@@ -90,7 +167,10 @@ def main(argv=None):
     jobs = [(name, overrides, seed, args.trace) for name, overrides in grid.items() for seed in seeds_from(args.seeds)]
     with multiprocessing.get_context('fork').Pool(args.processes) as pool, open(args.out, 'a') as out:
         for line in pool.imap_unordered(run, jobs):
-            print(json.dumps(line), flush=True)
+            shown = {key: value for key, value in line.items() if key != 'points'}
+            if 'points' in line:
+                shown['points'] = len(line['points'])
+            print(json.dumps(shown), flush=True)
             out.write(json.dumps(line) + '\n')
             out.flush()
 
