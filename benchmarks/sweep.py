@@ -78,12 +78,12 @@ class Trace:
     their own environments and no random numbers of the trainer (the run itself is given no
     checks of its own, check_from = inf, so it trains on past today's stop).
 
-    A point is [env steps, training mean, check returns, final evaluation returns or None]:
-    - the training mean of the last 100 episodes (rounded down to 0.1);
+    A point is [env steps, training mean, check returns, final evaluation returns]:
+    - the training mean of the last 100 episodes (None before 100 have ended), and every
+      return, rounded down to 0.1;
     - the returns of TRACE_EPISODES greedy episodes on seeds check_first_seed(block) + i;
     - the returns of the 100 final-evaluation episodes (ppo_reference.evaluate, seeds
-      10_000..10_099), recorded where a rule could stop: where some prefix of n >= 10 check
-      episodes averages >= 200 (every rule studied needs that); None elsewhere.
+      10_000..10_099), as a stop at this point would be judged.
     Points start at the first check point whose training mean is >= TRACE_FROM (the training
     mean may fall below it later: the points go on). The trace ends after the point at which
     the last rule of stopping_rules.RULES stops, or at TRACE_BUDGET env steps."""
@@ -103,11 +103,9 @@ class Trace:
         mean = round_down(float(np.mean(window))) if len(window) >= self.config.solve_window else None
         checks = ppo_reference.evaluate(stats.ac, self.config.env_id, episodes=TRACE_EPISODES,
                                         first_seed=check_first_seed(block))
-        prefix_means = np.cumsum(checks) / np.arange(1, len(checks) + 1)
-        final = None
-        if prefix_means[9:].max() >= 200:
-            final = [round_down(r) for r in ppo_reference.evaluate(stats.ac, self.config.env_id, episodes=100)]
-        self.points.append([stats.env_steps, mean, [round_down(r) for r in checks], final])
+        final = ppo_reference.evaluate(stats.ac, self.config.env_id, episodes=100)
+        self.points.append([stats.env_steps, mean, [round_down(r) for r in checks],
+                            [round_down(r) for r in final]])
         if all(stopping_rules.first_stop(rule, self.points) is not None for rule in self.rules):
             self.end = 'rules'
             raise TraceDone
@@ -117,7 +115,7 @@ class Trace:
     def settings(self):
         return {'from': TRACE_FROM, 'interval': self.config.check_interval, 'episodes': TRACE_EPISODES,
                 'check_seeds': f'{CHECK_BLOCK_FIRST_SEED} + (env_steps // interval) * episodes + i',
-                'final': 'seeds 10000..10099 where a prefix of >= 10 check episodes averages >= 200',
+                'final': 'seeds 10000..10099 at every point',
                 'rounding': 'down to 0.1', 'budget': TRACE_BUDGET, 'until': 'all of stopping_rules.RULES',
                 'rules': len(self.rules), 'end': self.end}
 
