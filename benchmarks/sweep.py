@@ -2,9 +2,13 @@
 two runs at a time (this machine has 2 cores), one JSON line per run.
 
     python benchmarks/sweep.py grid.json --seeds 0-4 --out benchmarks/results/sweep_landing.jsonl
-    python benchmarks/sweep.py grid.json --seeds 2-3 --trace --out ...   # and the greedy policy along each run
+    # the traces of issue 20 (benchmarks/stopping_rules.py replays them):
+    python benchmarks/sweep.py benchmarks/results/traces_default_grid.json --seeds 0-29 --trace \
+        --out benchmarks/results/traces_default.jsonl
+    python benchmarks/sweep.py GRID --seeds 0-29 --trace --until RULE --out ...  # until RULE has stopped
 
-Tune on seeds 0-19 only: seeds 100-119 are held out for benchmarks/time_to_solve.py.
+Tune on seeds 0-29 only: seeds 100-119 were the held-out seeds of earlier rounds, and
+200-229 are kept fresh for the held-out report of issue 20 (benchmarks/time_to_solve.py).
 
 grid.json maps a name to Config overrides, e.g.
     {"lr2e-3": {"learning_rate": 2e-3}, "ent0": {"entropy_coef": 0.0}}
@@ -15,9 +19,21 @@ all, seconds spent in checks, every check's mean, the last 100 training episodes
 the final evaluation (mean, std), and the 1-minute load average before and after. Env
 steps, checks and evaluations are deterministic per seed; seconds are not comparable
 across lines, since two runs share the machine (and other work may run on it too).
-With --trace, a line also has the greedy policy along the run (see Trace), which
-benchmarks/stopping_rules.py replays under other stopping rules.
+
+With --trace, a line is instead: name, seed, config (the overrides), trace_settings (the
+layout below, the budget, which rules the trace waited for, and why it ended: "rules" or
+"budget"), steps, secs, train_secs, load, and points, one per check point:
+[env steps, training mean of the last 100 episodes, [K check returns], [100 final-evaluation
+returns]], every number rounded down to 0.1 (see Trace). The check point layout, which a
+trainer can use as it is:
+- a check point is the first update whose env steps reach a new multiple of check_interval
+  (8,192), from the first one whose training mean is >= the gate (TRACE_FROM = 50, the
+  lowest gate studied; a rule with gate g checks at the points whose training mean is >= g);
+- at the point of block b = env_steps // check_interval the check episodes i = 0, 1, ...
+  are played on seeds 1_000_000 + b * 100 + i (K = 100 a block): a rule that plays n <= 100
+  episodes there plays the first n, whatever it played before.
 """
+
 
 import argparse
 import dataclasses
@@ -88,8 +104,9 @@ class Trace:
     mean may fall below it later: the points go on). The trace ends after the point at which
     the last rule of stopping_rules.RULES stops, or at TRACE_BUDGET env steps."""
 
-    def __init__(self, config, rules):
-        self.config, self.rules, self.points, self.block, self.end = config, rules, [], -1, 'budget'
+    def __init__(self, config, rules, until=()):
+        self.config, self.rules, self.until = config, rules, until
+        self.points, self.block, self.end = [], -1, 'budget'
 
     def __call__(self, stats):
         block = check_points(self.config, stats.env_steps, self.block)
@@ -116,14 +133,15 @@ class Trace:
         return {'from': TRACE_FROM, 'interval': self.config.check_interval, 'episodes': TRACE_EPISODES,
                 'check_seeds': f'{CHECK_BLOCK_FIRST_SEED} + (env_steps // interval) * episodes + i',
                 'final': 'seeds 10000..10099 at every point',
-                'rounding': 'down to 0.1', 'budget': TRACE_BUDGET, 'until': 'all of stopping_rules.RULES',
+                'rounding': 'down to 0.1', 'budget': TRACE_BUDGET, 'until': (f'the rules named {list(self.until)}' if self.until
+                                                                else 'all of stopping_rules.RULES'),
                 'rules': len(self.rules), 'end': self.end}
 
 
 def run(job):
-    name, overrides, seed, trace = job
-    if trace:
-        return run_trace(name, overrides, seed)
+    name, overrides, seed, trace = job  # trace: None, or the `until` of run_trace
+    if trace is not None:
+        return run_trace(name, overrides, seed, trace)
     load = os.getloadavg()[0]
     config = ppo_reference.Config(seed=seed, **overrides)
     result = ppo_reference.train(config)
@@ -138,12 +156,14 @@ def run(job):
             'load': [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
-def run_trace(name, overrides, seed):
+def run_trace(name, overrides, seed, until):
     """One traced run: the trainer with no checks of its own (check_from = inf: it trains on,
-    exactly as it would have, past any stop) and a Trace as its callback."""
+    exactly as it would have, past any stop) and a Trace as its callback, until the rules of
+    stopping_rules.RULES whose name contains one of `until` (a tuple; empty: all) have stopped."""
     load, start = os.getloadavg()[0], time.perf_counter()
     config = ppo_reference.Config(seed=seed, **overrides)
-    trace = Trace(config, stopping_rules.RULES)
+    rules = [rule for rule in stopping_rules.RULES if not until or any(part in rule.name for part in until)]
+    trace = Trace(config, rules, until)
     traced = dataclasses.replace(config, check_from=math.inf, total_steps=TRACE_BUDGET, background_checks=False)
     result = ppo_reference.train(traced, callback=trace)
     return {'name': name, 'seed': seed, 'config': overrides, 'trace_settings': trace.settings(),
@@ -159,10 +179,17 @@ def main(argv=None):
     parser.add_argument('--out', required=True, help='JSON lines file to append to')
     parser.add_argument('--processes', type=int, default=2)
     parser.add_argument('--trace', action='store_true', help='record the greedy policy along each run (slower)')
+    parser.add_argument('--until', nargs='+', default=[], metavar='RULE',
+                        help='--trace: until the rules of stopping_rules.RULES with these names have stopped '
+                             '(default: all of them)')
     args = parser.parse_args(argv)
     with open(args.grid) as file:
         grid = json.load(file)
-    jobs = [(name, overrides, seed, args.trace) for name, overrides in grid.items() for seed in seeds_from(args.seeds)]
+    trace = tuple(args.until) if args.trace else None
+    for part in args.until:
+        if not any(part in rule.name for rule in stopping_rules.RULES):
+            parser.error(f'--until {part!r}: no rule of stopping_rules.RULES has that in its name')
+    jobs = [(name, overrides, seed, trace) for name, overrides in grid.items() for seed in seeds_from(args.seeds)]
     with multiprocessing.get_context('fork').Pool(args.processes) as pool, open(args.out, 'a') as out:
         for line in pool.imap_unordered(run, jobs):
             shown = {key: value for key, value in line.items() if key != 'points'}
