@@ -33,11 +33,12 @@ false-landing rate:
 import argparse
 import json
 import math
-import random
 import statistics
 from dataclasses import dataclass
 
 import numpy as np
+
+from time_to_solve import seeds_from
 
 LANDS = 200.0        # an episode (or a mean) of at least this lands
 FALSE_MEAN = 200.0   # a stop is a false landing if its final evaluation mean is below this ...
@@ -47,12 +48,10 @@ Z95, Z975, Z99 = 1.6449, 1.9600, 2.3263
 
 
 def wilson_lower(successes, n, z):
-    """Wilson score lower bound of a binomial proportion."""
-    if n == 0:
-        return 0.0
-    p = successes / n
+    """Wilson score lower bound of a binomial proportion (successes: a number or an array)."""
+    p = np.asarray(successes, dtype=float) / n
     centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return (centre - spread) / (1 + z * z / n)
 
 
@@ -69,6 +68,20 @@ def clopper_pearson_upper(k, n, confidence=0.95):
         middle = (low + high) / 2
         low, high = (middle, high) if binomial_cdf(k, n, middle) > 1 - confidence else (low, middle)
     return high
+
+
+class Prefixes:
+    """The running sums of each point's check episodes, in the trace's order or in R other
+    orders: sums[r, p, n - 1] is the sum of the first n episodes of point p in order r (and
+    squares, wins: of their squares, of those >= 200)."""
+
+    def __init__(self, points, orders=None):
+        checks = np.array([point[2] for point in points], dtype=float)[None]  # (1, P, K)
+        if orders is not None:                                                 # (R, P, K)
+            checks = np.take_along_axis(np.broadcast_to(checks, orders.shape), orders, axis=2)
+        self.sums, self.squares = np.cumsum(checks, axis=2), np.cumsum(checks * checks, axis=2)
+        self.wins = np.cumsum(checks >= LANDS, axis=2)
+        self.training_means = np.array([np.nan if point[1] is None else point[1] for point in points])
 
 
 @dataclass(frozen=True)
@@ -89,59 +102,46 @@ class Rule:
     z_share: float = Z95
     go_on: float = math.inf
 
-    def passes(self, returns):
-        n, mean = len(returns), float(np.mean(returns))
-        if mean < self.mean_at_least:
-            return False
-        if self.z_mean and mean - self.z_mean * float(np.std(returns, ddof=1)) / math.sqrt(n) < LANDS:
-            return False
-        if self.share and wilson_lower(int((returns >= LANDS).sum()), n, self.z_share) < self.share:
-            return False
-        return True
-
-    def check(self, returns):
-        """(passed, episodes played) at one point; returns: the point's K check episodes."""
+    def checks(self, prefixes):
+        """(passed, episodes played): arrays (R, P), at every point in every order."""
+        shape = prefixes.sums.shape[:2]
+        passed, played, playing = np.zeros(shape, bool), np.zeros(shape, int), np.ones(shape, bool)
         for stage, n in enumerate(self.stages):
-            if n > len(returns):
-                raise ValueError(f'{self.name} plays {n} episodes, the trace has {len(returns)}')
-            played = returns[:n]
-            if self.passes(played):
-                return True, n
-            if stage + 1 == len(self.stages) or float(np.mean(played)) < self.go_on:
-                return False, n
-        raise AssertionError('unreachable')
+            if n > prefixes.sums.shape[2]:
+                raise ValueError(f'{self.name} plays {n} episodes, the trace has {prefixes.sums.shape[2]}')
+            mean = prefixes.sums[..., n - 1] / n
+            ok = mean >= self.mean_at_least
+            if self.z_mean:
+                variance = np.maximum(prefixes.squares[..., n - 1] - n * mean * mean, 0) / (n - 1)
+                ok &= mean - self.z_mean * np.sqrt(variance / n) >= LANDS
+            if self.share:
+                ok &= wilson_lower(prefixes.wins[..., n - 1], n, self.z_share) >= self.share
+            played = np.where(playing, n, played)
+            passed |= playing & ok
+            playing &= ~ok & (mean >= self.go_on) & (stage + 1 < len(self.stages))
+        gated = prefixes.training_means >= self.gate  # NaN (fewer than 100 episodes) is not
+        return passed & gated, played * gated
+
+    def replay(self, prefixes):
+        """(the index of the stopping point, or -1; the check episodes played up to it, or
+        to the trace's end): arrays (R,)."""
+        passed, played = self.checks(prefixes)
+        stopped = passed.any(axis=1)
+        stop = np.where(stopped, passed.argmax(axis=1), -1)
+        total = np.cumsum(played, axis=1)
+        return stop, np.where(stopped, total[np.arange(len(stop)), stop], total[:, -1])
 
 
-def first_stop(rule, points, order=None):
-    """The index of the point where the rule stops, or None; order: a permutation of each
-    point's check episodes (for the resampled replays)."""
-    stop, _ = replay(rule, points, order)
-    return stop
-
-
-def replay(rule, points, order=None):
-    """(index of the stopping point or None, check episodes played up to it or to the end)."""
-    played = 0
-    for index, (steps, training_mean, checks, final) in enumerate(points):
-        if training_mean is None or training_mean < rule.gate:
-            continue
-        returns = np.asarray(checks) if order is None else np.asarray(checks)[order[index]]
-        passed, n = rule.check(returns)
-        played += n
-        if passed:
-            return index, played
-    return None, played
+def first_stop(rule, points):
+    """The index of the point where the rule stops in the trace's order, or None."""
+    stop = int(rule.replay(Prefixes(points))[0][0])
+    return None if stop < 0 else stop
 
 
 def judge(final):
     """(mean, share >= 200) of a final evaluation."""
     final = np.asarray(final)
     return float(final.mean()), float((final >= LANDS).mean())
-
-
-def is_false(final):
-    mean, share = judge(final)
-    return mean < FALSE_MEAN or share < FALSE_SHARE
 
 
 def sequential(name, z, stages=(20, 40, 60, 100), go_on=190.0, **criteria):
@@ -169,37 +169,46 @@ RULES = (
 )
 
 
-def summarise(rule, runs, resample=0, rng=None):
-    stops, false_mean, false_share, thin, played = [], [], [], [], 0
-    for run in runs:
-        stop, n = replay(rule, run['points'])
-        played += n
-        if stop is None:
+def summarise(rule, runs, prepared):
+    """The rule's stops in the traces' order, and in the shuffled orders if prepared has them."""
+    stops, false_mean, false_share, thin, played, per_seed = [], [], [], [], 0, []
+    for run, (prefixes, shuffled, judged) in zip(runs, prepared):
+        stop, n = rule.replay(prefixes)
+        stop, played = int(stop[0]), played + int(n[0])
+        if shuffled is not None:
+            stops_r, _ = rule.replay(shuffled)
+            per_seed.append(float(np.mean([s >= 0 and judged[s][2] for s in stops_r])))
+        if stop < 0:
             continue
-        steps, _, _, final = run['points'][stop]
-        mean, share = judge(final)
-        stops.append(steps)
+        mean, share, _ = judged[stop]
+        case = (run['seed'], run['points'][stop][0], round(mean, 1), share)
+        stops.append(case[1])
         if mean < FALSE_MEAN:
-            false_mean.append((run['seed'], steps, round(mean, 1), share))
+            false_mean.append(case)
         if share < FALSE_SHARE:
-            false_share.append((run['seed'], steps, round(mean, 1), share))
+            false_share.append(case)
         if share < MARGIN_SHARE:
-            thin.append((run['seed'], steps, round(mean, 1), share))
-    false = {seed for seed, *_ in false_mean + false_share}
-    rate = None
-    if resample:
-        per_seed = []
-        for run in runs:
-            falses = 0
-            for _ in range(resample):
-                order = [rng.sample(range(len(point[2])), len(point[2])) for point in run['points']]
-                stop = first_stop(rule, run['points'], order)
-                falses += stop is not None and is_false(run['points'][stop][3])
-            per_seed.append(falses / resample)
-        rate = (statistics.mean(per_seed), statistics.stdev(per_seed) / math.sqrt(len(per_seed)))
+            thin.append(case)
+    false = {case[0]: case for case in false_mean + false_share}
+    rate = (statistics.mean(per_seed), statistics.stdev(per_seed) / math.sqrt(len(per_seed))) if per_seed else None
     return {'rule': rule, 'stops': sorted(stops), 'false_mean': false_mean, 'false_share': false_share,
-            'false': sorted(false), 'thin': thin, 'played': played,
+            'false': sorted(false.values()), 'thin': thin, 'played': played,
             'upper': clopper_pearson_upper(len(false), len(stops)), 'resampled': rate}
+
+
+def prepare(run, resample, rng):
+    """(Prefixes in the trace's order, in `resample` shuffled orders or None, and per point
+    (final mean, final share, false landing))."""
+    points = run['points']
+    shuffled = None
+    if resample:
+        orders = np.argsort(rng.random((resample, len(points), len(points[0][2]))), axis=2)
+        shuffled = Prefixes(points, orders)
+    judged = []
+    for point in points:
+        mean, share = judge(point[3])
+        judged.append((mean, share, mean < FALSE_MEAN or share < FALSE_SHARE))
+    return Prefixes(points), shuffled, judged
 
 
 def main(argv=None):
@@ -208,17 +217,21 @@ def main(argv=None):
     parser.add_argument('--name', help='only the runs of this setting')
     parser.add_argument('--resample', type=int, default=0, metavar='R',
                         help='also replay each run R times with the check episodes in random orders')
+    parser.add_argument('--seeds', help='only these seeds, e.g. 0-29')
     parser.add_argument('--rules', help='only the rules whose name contains this')
     parser.add_argument('--details', action='store_true', help='list the false and thin stops of every rule')
     args = parser.parse_args(argv)
     with open(args.jsonl) as file:
         runs = [line for line in map(json.loads, file) if 'points' in line and args.name in (None, line['name'])]
+    if args.seeds:
+        runs = [run for run in runs if run['seed'] in seeds_from(args.seeds)]
     runs.sort(key=lambda run: run['seed'])
     ends = {run['trace_settings']['end'] for run in runs}
     budget = [run['seed'] for run in runs if run['trace_settings']['end'] == 'budget']
     print(f'{len(runs)} traced runs, seeds {[run["seed"] for run in runs]}; traces ended by {sorted(ends)}'
           f'{f" (at the budget: seeds {budget})" if budget else ""}\n')
-    rng = random.Random(0)
+    rng = np.random.default_rng(0)
+    prepared = [prepare(run, args.resample, rng) for run in runs]
     header = (f'{"rule":<44} {"stopped":>7}  {"steps: worst":>12} {"median":>8} {"best":>8}  {"FL mean":>7} '
               f'{"FL share":>8} {"<85%":>4}  {"episodes":>8}  {"FL 95%":>6}')
     print(header + ('  resampled FL' if args.resample else ''))
@@ -226,7 +239,7 @@ def main(argv=None):
     for rule in RULES:
         if args.rules and args.rules not in rule.name:
             continue
-        s = summarise(rule, runs, args.resample, rng)
+        s = summarise(rule, runs, prepared)
         steps = s['stops']
         where = (f'{steps[-1]:>12,} {statistics.median(steps):>8,.0f} {steps[0]:>8,}' if steps
                  else f'{"-":>12} {"-":>8} {"-":>8}')
@@ -236,7 +249,7 @@ def main(argv=None):
             line += f'  {s["resampled"][0]:6.1%} +- {s["resampled"][1]:.1%}'
         print(line)
         if s['false'] or (args.details and s['thin']):
-            details.append(f'{rule.name}: false (seed, steps, mean, share) {s["false_mean"] + s["false_share"]}; '
+            details.append(f'{rule.name}: false (seed, steps, mean, share) {s["false"]}; '
                            f'< 85% {s["thin"]}')
     if details:
         print('\n' + '\n'.join(details))
