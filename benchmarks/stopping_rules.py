@@ -92,7 +92,8 @@ class Rule:
     - and, if z_mean: mean - z_mean * s / sqrt(n) >= 200 (s: their standard deviation),
     - and, if share: the Wilson lower bound (z_share) of their share >= 200 is >= share.
     If it fails and there is a next stage, it plays on to the next stage's number of
-    episodes if their mean is >= go_on ("close"), else the point fails."""
+    episodes if it is close: their mean is >= go_on and their share >= 200 is >=
+    go_on_share; else the point fails."""
     name: str
     gate: float = 50.0
     stages: tuple = (20,)
@@ -101,6 +102,7 @@ class Rule:
     share: float = 0.0
     z_share: float = Z95
     go_on: float = math.inf
+    go_on_share: float = 0.0
 
     def checks(self, prefixes):
         """(passed, episodes played): arrays (R, P), at every point in every order."""
@@ -118,7 +120,8 @@ class Rule:
                 ok &= wilson_lower(prefixes.wins[..., n - 1], n, self.z_share) >= self.share
             played = np.where(playing, n, played)
             passed |= playing & ok
-            playing &= ~ok & (mean >= self.go_on) & (stage + 1 < len(self.stages))
+            close = (mean >= self.go_on) & (prefixes.wins[..., n - 1] >= self.go_on_share * n)
+            playing &= ~ok & close & (stage + 1 < len(self.stages))
         gated = prefixes.training_means >= self.gate  # NaN (fewer than 100 episodes) is not
         return passed & gated, played * gated
 
@@ -166,6 +169,11 @@ RULES = (
     *(sequential(f'seq{"/".join(map(str, stages))} LCB{z:g} go>={go_on:g} +W>={p:g}', z, stages, go_on, share=p)
       for stages in ((20, 40, 60, 100), (20, 60, 100)) for z in (Z95, Z99) for go_on in (180.0, 200.0)
       for p in (0.7, 0.8)),
+    # sequential on the share alone (and a mean >= 200): play on while the share is >= go
+    *(Rule(f'seq{"/".join(map(str, stages))} W{z:g}>={p:g} go share>={go:g}', stages=stages, share=p, z_share=z,
+           go_on=LANDS, go_on_share=go)
+      for stages in ((20, 40, 60), (20, 40, 60, 100), (20, 60), (20, 60, 100)) for z in (Z95, Z99)
+      for p in (0.75, 0.8) for go in (0.75, 0.85)),
 )
 
 
