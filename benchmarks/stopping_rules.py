@@ -243,11 +243,12 @@ def main(argv=None):
     header = (f'{"rule":<44} {"stopped":>7}  {"steps: worst":>12} {"median":>8} {"best":>8}  {"FL mean":>7} '
               f'{"FL share":>8} {"<85%":>4}  {"episodes":>8}  {"FL 95%":>6}')
     print(header + ('  resampled FL' if args.resample else ''))
-    details = []
+    details, summaries = [], []
     for rule in RULES:
         if args.rules and args.rules not in rule.name:
             continue
         s = summarise(rule, runs, prepared)
+        summaries.append(s)
         steps = s['stops']
         where = (f'{steps[-1]:>12,} {statistics.median(steps):>8,.0f} {steps[0]:>8,}' if steps
                  else f'{"-":>12} {"-":>8} {"-":>8}')
@@ -261,6 +262,21 @@ def main(argv=None):
                            f'< 85% {s["thin"]}')
     if details:
         print('\n' + '\n'.join(details))
+    choose(summaries, len(runs))
+
+
+def choose(summaries, runs):
+    """Prints the rule the measurements choose: of those that stop every traced run, with no
+    false landing and no stop whose final share is < 85%, the lowest median env steps at the
+    stop, then the fewest check episodes."""
+    fit = [s for s in summaries if len(s['stops']) == runs and not s['false'] and not s['thin']]
+    fit.sort(key=lambda s: (statistics.median(s['stops']), s['played']))
+    print(f'\n{len(fit)} rules stop all {runs} runs with no false landing and no final share < {MARGIN_SHARE:.0%}; '
+          f'the cheapest (median steps, then episodes):')
+    for s in fit[:8]:
+        rate = f', resampled FL {s["resampled"][0]:.1%} +- {s["resampled"][1]:.1%}' if s['resampled'] else ''
+        print(f'  {s["rule"].name}: median {statistics.median(s["stops"]):,.0f}, worst {s["stops"][-1]:,}, '
+              f'{s["played"]:,} episodes{rate}')
 
 
 if __name__ == '__main__':
