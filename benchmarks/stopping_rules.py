@@ -1,18 +1,23 @@
 """Which stopping rule: replays the traces of `sweep.py --trace` under many rules.
 
-    python benchmarks/stopping_rules.py benchmarks/results/traces_default.jsonl [--name NAME] [--resample 200]
+    # the traces (two runs at a time; about an hour on a loaded 2-core machine):
+    python benchmarks/sweep.py benchmarks/results/traces_default_grid.json --seeds 0-29 --trace \
+        --out benchmarks/results/traces_default.jsonl
+    # the table of rules, the false landings and the choice (benchmarks/results/stopping_rules_default.txt):
+    python benchmarks/stopping_rules.py benchmarks/results/traces_default.jsonl --resample 200
+    # options: --name NAME (one setting of a grid), --seeds 0-29, --rules TEXT (rules whose name has it)
 
 The traces (sweep.Trace): at every check point of a run (the first update at or past each
-multiple of 8,192 env steps, once the training mean of the last 100 episodes has reached
-50) the greedy policy played K = 100 check episodes on the seeds of that point's block,
-1_000_000 + (env_steps // 8192) * 100 + i, and the 100 final-evaluation episodes (seeds
-10_000..10_099). Checks do not
-change training, so one traced run per seed shows exactly where any rule below stops
-(a rule that plays n episodes at a point plays the first n of its block) and how the final
-evaluation judges the policy it stops with. A rule checks at the points whose training
-mean is >= its gate, and stops at the first check it passes. A rule not stopped when its
-trace ended (the trace goes on until every rule of RULES has stopped, or to 600k steps)
-counts as not landed.
+multiple of 8,192 env steps, from the first one whose training mean of the last 100
+episodes is >= 50) the greedy policy played K = 100 check episodes on the seeds of that
+point's block, 1_000_000 + (env_steps // 8192) * 100 + i, and the 100 final-evaluation
+episodes (seeds 10_000..10_099). Checks do not change training, so one traced run per seed
+shows exactly where any rule below stops (a rule that plays n episodes at a point plays
+the first n of its block) and how the final evaluation judges the policy it stops with. A
+rule checks at the points whose training mean is >= its gate, and stops at the first
+check it passes. A trace went on until every rule of RULES as they were when it ran had
+stopped (the line's trace_settings say how many), or to 600k env steps; a rule not stopped
+within a trace counts as not landed there (the real trainer would go on to its 1M budget).
 
 A false landing is a stop whose final evaluation averages < 200 (FL mean) or has < 80% of
 its 100 episodes >= 200 (FL share); the margin column counts stops with < 85%.
@@ -28,7 +33,13 @@ false-landing rate:
   the false-landing rate over seeds and replays, +- its standard error over seeds. This
   sees the near-misses that 30 runs rarely show, but for n close to K the replays overlap
   (n = K does not vary at all), so it underestimates the spread of rules playing many.
+
+The choice (printed last, from the measurements): of the rules that stop every traced run,
+with no false landing and no stop whose final share is < 85% (a margin: the held-out seeds
+will be harder than the tuning set), the lowest median env steps, then the fewest check
+episodes. benchmarks/results/traces_default.md discusses the result.
 """
+
 
 import argparse
 import json
