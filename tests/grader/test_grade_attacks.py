@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from grader import batch as grade
-from test_grade import HIDDEN, SEED, TIMEOUT, SUBMISSIONS  # the same seed: the run shares its cases' work
+from test_grade import CELL_TIMEOUT, HIDDEN, SEED, TIMEOUT, SUBMISSIONS  # the same seed: the run shares its cases' work
 from test_grade import needs_bubblewrap
 
 pytestmark = needs_bubblewrap  # never run these unsandboxed
@@ -407,7 +407,7 @@ def attacked(tmp_path_factory):
     grade.tempfile.mkdtemp = mkdtemp
     os.environ['GRADER_TEST_SECRET'] = SECRET
     try:
-        rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, jobs=2, seed=SEED, isolation='bwrap',
+        rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, jobs=2, seed=SEED, isolation='bwrap',
                                   hidden=str(hidden))
     finally:
         grade.tempfile.mkdtemp = real_mkdtemp
@@ -417,7 +417,7 @@ def attacked(tmp_path_factory):
     controls = tmp_path_factory.mktemp('controls')
     for name in CONTROLS:
         (controls / f'{name}.ipynb').write_text(SUBMISSIONS[name], encoding='utf-8')
-    clean = grade.grade_folder(str(controls), str(tmp_path_factory.mktemp('controls-out')), timeout=TIMEOUT,
+    clean = grade.grade_folder(str(controls), str(tmp_path_factory.mktemp('controls-out')), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT,
                                jobs=2, seed=SEED, isolation='bwrap', hidden=str(hidden))
     time.sleep(max(0.0, finished + 6 - time.monotonic()))  # a survivor would have acted by now
     return dict(folder=folder, out=out, rows={row['submission']: row for row in rows}, submissions=submissions,
