@@ -7,6 +7,7 @@ import collections
 import concurrent.futures
 import csv
 import dataclasses
+import importlib.util
 import io
 import itertools
 import json
@@ -146,6 +147,9 @@ def grade_one(row, path, judge, template, timeout, memory_mb, cell_timeout=CELL_
         row.update(status='error', detail=f'the grading process {how} before finishing (os._exit() or a crash)')
         return Graded(row, [])
     notes = [_clean(note, NOTE_LIMIT) for note in result['notes'][:NOTES_LIMIT]]
+    more = result['more_notes'] + max(0, len(result['notes']) - NOTES_LIMIT)
+    if more:
+        notes.append(f'and {more} more notes (not shown)')
     if result['status'] != 'ok':
         row.update(status=result['status'], detail=_clean(result['detail'], DETAIL_LIMIT))
         return Graded(row, notes)
@@ -168,6 +172,9 @@ def _parse(data):
     if not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
         return None
     if not isinstance(result.get('detail', ''), str):
+        return None
+    more = result.setdefault('more_notes', 0)
+    if not (isinstance(more, int) and not isinstance(more, bool) and 0 <= more < 2**31):
         return None
     if result['status'] == 'ok' and not isinstance(result.get('observations'), list):
         return None
@@ -263,6 +270,24 @@ class Slots:
             template.close()
 
 
+# packages with a GAE or a PPO loss of their own: importable by a submission if the grading
+# environment has them (grader/README.md, "What a submission may import")
+SOLVER_PACKAGES = ('stable_baselines3', 'sb3_contrib', 'torchrl', 'tianshou', 'rlax', 'cleanrl', 'skrl', 'rl_games',
+                   'ray.rllib', 'pfrl', 'tensordict', 'elegantrl')
+
+
+def importable_solvers():
+    """The SOLVER_PACKAGES installed in this Python environment, which the sandbox exposes."""
+    found = []
+    for name in SOLVER_PACKAGES:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                found.append(name)
+        except (ImportError, ValueError):  # a parent package missing ('ray' for 'ray.rllib')
+            pass
+    return found
+
+
 def choose_isolation(isolation, kit, log):
     """True to isolate with bubblewrap, False for plain processes (said in the log)."""
     if isolation not in ISOLATION_CHOICES:
@@ -309,6 +334,10 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
     try:
         kit = grader_sandbox.make_kit(run_folder)
         isolated = choose_isolation(isolation, kit, log)
+        solvers = importable_solvers()
+        if solvers:
+            log(f'WARNING: submissions can import {", ".join(solvers)} from this Python environment, with a GAE '
+                'or PPO loss of its own: grade in an environment made from requirements.txt alone')
         readable = {}
         for index, (path, name) in enumerate(zip(paths, names)):
             found = read_submission(path, name, isolated)

@@ -56,6 +56,7 @@ JOB_LIMIT = 64 * 2**20            # bytes of a job's JSON line a child accepts (
 NOTEBOOK_LIMIT = 32 * 2**20       # bytes of a notebook (grade.py refuses larger ones before they get here)
 NOTES_LIMIT, NOTE_LIMIT = 20, 500 # notes of one submission, and characters of one
 INTERRUPT_REPEAT = 0.1            # seconds between interrupts of a cell that goes on after the first
+SHELL = _harness = None           # the IPython shell and rl_kit.harness, made and imported by preload()
 FILE_SIZE_LIMIT = 64 * 2**20      # largest file a submission may write
 TMP_SIZE = '256m'                 # its private /tmp (tmpfs: counted against the host's memory)
 SHM_SIZE = '64m'
@@ -394,7 +395,7 @@ def run_cells(shell, cells, seconds, cell_seconds, notes):
         shell.history_manager.outputs.clear()  # what the cell printed: IPython keeps a copy for its history
         if timer.fired:
             notes.append(f'cell {number} was interrupted after {timer.seconds:.3g} s, the time grading gives one '
-                         'cell (is it training?); the cells after it ran')
+                         'cell (is it training?); the run went on')
         elif result is not None:
             note = _error_note(number, result)
             if note:
@@ -404,10 +405,9 @@ def run_cells(shell, cells, seconds, cell_seconds, notes):
 
 
 def describe(exc):
-    """One line naming the exception and the student's line (the kit's wording)."""
-    from rl_kit import harness
-    harness.HARNESS_FILES.add(os.path.abspath(__file__))
-    return harness.describe_exception(exc)
+    """One line naming the exception and the student's line (the kit's wording; rl_kit.harness
+    is imported by preload(), before any submission could break importing)."""
+    return _harness.describe_exception(exc)
 
 
 class Notes(list):
@@ -425,7 +425,7 @@ class Notes(list):
             self.more += 1
 
     def to_data(self):
-        return list(self) + ([f'and {self.more} more notes'] if self.more else [])
+        return dict(notes=list(self), more_notes=self.more)
 
 
 def run_job(job, notebook):
@@ -445,8 +445,8 @@ def run_job(job, notebook):
     PPO = SHELL.user_ns.get('PPO')
     if not isinstance(PPO, type):
         detail = 'no class named PPO is defined when the notebook has run'
-        return dict(status='no PPO class', notes=notes.to_data(),
-                    detail=detail + (f' (the first error: {first_error})' if first_error else ''))
+        return dict(status='no PPO class', detail=detail + (f' (the first error: {first_error})' if first_error else ''),
+                    **notes.to_data())
     observations = []
     for data in job['cases']:
         # the same seeds for every case: a submission that draws random numbers is graded the same each run
@@ -456,8 +456,8 @@ def run_job(job, notebook):
         try:
             observations.append(rl_tests.observe(PPO, rl_tests.Case.from_data(data)).to_data())
         except BaseException as exc:  # noqa: BLE001 - observe() never raises; sys.exit() in a method may
-            return dict(status='error', notes=notes.to_data(), detail='the tests could not finish: ' + describe(exc))
-    return dict(status='ok', notes=notes.to_data(), observations=observations)
+            return dict(status='error', detail='the tests could not finish: ' + describe(exc), **notes.to_data())
+    return dict(status='ok', observations=observations, **notes.to_data())
 
 
 def _read_all(fd, limit):
@@ -510,17 +510,24 @@ def child(job_fd, result_fd, request, isolated):
         result = run_job(job, notebook)
     except BaseException as exc:  # noqa: BLE001
         result = dict(status='error', detail=f'the grading child failed: {type(exc).__name__}: {exc}')
-    text = json.dumps(result, allow_nan=True, ensure_ascii=True).encode()
-    view = memoryview(text)
-    while view:
-        view = view[os.write(result_fd, view):]
-    os.close(result_fd)
+    try:
+        text = json.dumps(result, allow_nan=True, ensure_ascii=True).encode()
+        view = memoryview(text)
+        while view:
+            view = view[os.write(result_fd, view):]
+        os.close(result_fd)
+    except BaseException:  # noqa: BLE001 - e.g. the submission closed the result descriptor: no result
+        os._exit(71)
     os._exit(0)  # do not wait for threads or children the submission left running
 
 
 # ------------------------------------------------------------------------------------
 # The template
 # ------------------------------------------------------------------------------------
+
+def _one_thread(threads):
+    """torch.set_num_threads while grading: torch keeps running on one thread."""
+
 
 def preload():
     """Imports every submission needs, once, before any fork."""
@@ -529,7 +536,14 @@ def preload():
     import numpy  # noqa: F401
     import torch
     torch.set_num_threads(1)
+    # A submission is one thread (PROCESS_LIMIT). A notebook's torch.set_num_threads(4), harmless
+    # in Jupyter, would make OpenMP start threads it cannot start and end the process: it keeps one.
+    torch.set_num_threads = torch.set_num_interop_threads = _one_thread
     import rl_tests  # noqa: F401
+    from rl_kit import harness
+    global _harness
+    _harness = harness
+    harness.HARNESS_FILES.add(os.path.abspath(__file__))
     for optional in ('gymnasium', 'matplotlib.pyplot', 'rl_gui', 'nbformat'):  # what notebooks import
         try:
             __import__(optional)
@@ -605,9 +619,12 @@ def template(control_fd, isolated):
         request = json.loads(message)
         job_fd, result_fd = fds
         pid = os.fork()
-        if pid == 0:
-            control.close()
-            child(job_fd, result_fd, request, isolated)
+        if pid == 0:  # the child never returns into this loop, whatever happens in it
+            try:
+                control.close()
+                child(job_fd, result_fd, request, isolated)
+            finally:
+                os._exit(70)
         os.close(job_fd)
         os.close(result_fd)
         status, timed_out = _wait(pid, request['timeout'])

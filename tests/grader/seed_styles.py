@@ -81,19 +81,7 @@ class CategoricalProbsPPO(PPO):
         return actor_loss, critic_loss
 
 
-class CategoricalLogitsPPO(PPO):
-    """Categorical(logits=...) and the ratio as a quotient of probabilities."""
-
-    def compute_loss(self, states, actions, advantages, critic_targets, log_probs_old):
-        log_probs = Categorical(logits=self.actor(states)).log_prob(actions)
-        ratios = log_probs.exp() / log_probs_old.exp()
-        surrogate = torch.minimum(ratios * advantages, ratios.clamp(1 - self.epsilon, 1 + self.epsilon) * advantages)
-        critic_loss = (self.compute_values(states) - critic_targets).pow(2).mean()
-        return -surrogate.mean(), critic_loss
-
-
 GAE_STYLES = {'reordered delta': ReorderedDeltaPPO, 'critic on cat([states, next_states])': CatCriticPPO,
               'list loop': ListLoopPPO, 'float64 inside': Float64MatrixPPO}
 LOSS_STYLES = {'log(softmax)': LogSoftmaxPPO, 'Categorical(probs=...)': CategoricalProbsPPO,
-               'Categorical(logits=...), a quotient of probabilities': CategoricalLogitsPPO,
                'list loop': ListLoopPPO, 'float64 inside': Float64MatrixPPO}

@@ -413,6 +413,7 @@ def test_garbage_from_a_child_fails_its_cases():
 
 def test_without_bubblewrap_it_says_so_and_marks_every_row(tmp_path, monkeypatch):
     monkeypatch.setattr(grader_sandbox.shutil, 'which', lambda name: None)
+    monkeypatch.setattr(grade, 'SOLVER_PACKAGES', ('nbformat', 'not_installed.at_all'))  # as if it had a GAE
     subset = tmp_path / 'subset'
     subset.mkdir()
     write_folder(subset, ['alice_correct', 'victor_garbage'])
@@ -421,6 +422,7 @@ def test_without_bubblewrap_it_says_so_and_marks_every_row(tmp_path, monkeypatch
     assert [(row['submission'], row['score'], row['isolated']) for row in rows] == [('alice_correct', 100.0, 'no'),
                                                                                    ('victor_garbage', 0.0, 'no')]
     assert said[0].startswith('WARNING: no isolation: bubblewrap (bwrap) is not installed')
+    assert said[1].startswith('WARNING: submissions can import nbformat from this Python environment, with a GAE')
     with pytest.raises(grader_sandbox.SandboxError, match='--isolation bwrap'):
         grade.grade_folder(str(subset), str(tmp_path / 'out2'), isolation='bwrap', seed=SEED, log=said.append)
 
