@@ -380,7 +380,7 @@ def run_cells(shell, cells, seconds, cell_seconds, notes):
     skipped, noted. Returns the first error's note ('' if none)."""
     deadline = time.monotonic() + seconds
     first_error = ''
-    for index, (number, source) in enumerate(cells):
+    for number, source in cells:
         left = deadline - time.monotonic()
         if left <= 0:
             notes.append(f'cells {number} to {cells[-1][0]} were not run: the cells before them took all the '
@@ -407,7 +407,10 @@ def run_cells(shell, cells, seconds, cell_seconds, notes):
 def describe(exc):
     """One line naming the exception and the student's line (the kit's wording; rl_kit.harness
     is imported by preload(), before any submission could break importing)."""
-    return _harness.describe_exception(exc)
+    try:
+        return _harness.describe_exception(exc)
+    except Exception:  # noqa: BLE001 - e.g. an exception whose __str__ raises
+        return f'{type(exc).__name__} (its message cannot be shown)'
 
 
 class Notes(list):

@@ -1,9 +1,11 @@
 """Where a submission's code runs: pre-forked, pre-imported templates, sandboxed with
 bubblewrap (instructor side; used by grade.py).
 
-A Template is one long-lived process (grader/child.py) that has imported torch and the
-student-side modules; for every submission it forks a child that runs the submission
-and writes plain data to a pipe that only this process reads, size-bounded. With
+A Template is one long-lived process (grader/child.py) that has imported torch, IPython
+and the student-side modules; for every submission it forks a child that reads the
+submission's notebook (its bytes arrive in the job, copied by the kernel: this process
+never holds them), runs it and writes plain data to a pipe that only this process reads,
+size-bounded. With
 isolation (bubblewrap, Linux), the template runs in a sandbox that sees only the Python
 environment and the kit folder (the student-side modules), read-only, with no network and
 its own PID namespace that dies with grade.py; each child additionally gets its own
