@@ -448,8 +448,9 @@ def run_job(job, notebook):
     PPO = SHELL.user_ns.get('PPO')
     if not isinstance(PPO, type):
         detail = 'no class named PPO is defined when the notebook has run'
-        return dict(status='no PPO class', detail=detail + (f' (the first error: {first_error})' if first_error else ''),
-                    **notes.to_data())
+        if first_error:
+            detail += f' (the first error: {first_error})'
+        return dict(status='no PPO class', detail=detail, **notes.to_data())
     observations = []
     for data in job['cases']:
         # the same seeds for every case: a submission that draws random numbers is graded the same each run
@@ -547,7 +548,7 @@ def preload():
     global _harness
     _harness = harness
     harness.HARNESS_FILES.add(os.path.abspath(__file__))
-    for optional in ('gymnasium', 'matplotlib.pyplot', 'rl_gui', 'nbformat'):  # what notebooks import
+    for optional in ('gymnasium', 'matplotlib.pyplot', 'rl_gui'):  # what notebooks import
         try:
             __import__(optional)
         except Exception:  # noqa: BLE001 - missing here means missing for the submission too

@@ -145,7 +145,8 @@ def compute_advantages(self, states, rewards, next_states, terminations, truncat
     episode = torch.cumsum(ends, dim=1) - ends
     t = torch.arange(T)
     power = (t[None, :] - t[:, None]).clamp(min=0).float()
-    weights = (self.gamma * self.lmbda) ** power * (t[:, None] <= t[None, :]) * (episode[:, :, None] == episode[:, None, :])
+    same_episode = episode[:, :, None] == episode[:, None, :]
+    weights = (self.gamma * self.lmbda) ** power * (t[:, None] <= t[None, :]) * same_episode
     advantages = torch.einsum('itk,ik->it', weights, deltas)
     return advantages.reshape(-1), (advantages + values).reshape(-1)
 ''')
@@ -229,7 +230,8 @@ STYLES = {
         before_ppo=['mse = nn.MSELoss()']),
     'settings_instance': with_global(
         loss=REF_LOSS.replace('torch.clamp(ratios, 1 - epsilon, 1 + epsilon)',
-                              'torch.clamp(ratios, 1 - SETTINGS.clip_scale * epsilon, 1 + SETTINGS.clip_scale * epsilon)'),
+                              'torch.clamp(ratios, 1 - SETTINGS.clip_scale * epsilon, '
+                              '1 + SETTINGS.clip_scale * epsilon)'),
         before_ppo=['''
             @dataclass
             class LossSettings:

@@ -17,6 +17,7 @@ import nbformat
 import pytest
 
 import build  # tools/, on the path via conftest
+import rl_tests
 from markdown_check import parts, rendered
 from grader import batch as grade
 from grader import sandbox as grader_sandbox
@@ -35,7 +36,7 @@ needs_bubblewrap = pytest.mark.skipif(not BUBBLEWRAP, reason=f'no isolation here
 TIMEOUT = 15
 CELL_TIMEOUT = 3  # seconds a cell may run (grade.py's default is 10)
 SEED = 1
-CASES = 17  # rl_tests.make_cases(): 6 course cases + 11 of the kit's own
+CASES = len(rl_tests.make_cases())  # the course's six and the kit's own
 
 
 def completed():
@@ -225,7 +226,8 @@ def graded(tmp_path_factory):
     (folder / 'README.txt').write_text('not a submission')
     (folder / 'folder.ipynb').mkdir()  # a folder is not a submission
     out = tmp_path_factory.mktemp('out')
-    rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, memory_mb=2048, jobs=2, seed=SEED)
+    rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, memory_mb=2048, jobs=2,
+                              seed=SEED)
     return folder, out, {row['submission']: row for row in rows}
 
 
@@ -348,14 +350,14 @@ def test_fresh_cases_give_the_same_gradebook(graded, tmp_path):
     subset = tmp_path / 'subset'
     subset.mkdir()
     write_folder(subset, DETERMINISTIC)
-    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, jobs=2, seed=SEED + 1)
+    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, jobs=2,
+                              seed=SEED + 1)
     assert {row['submission']: row for row in rows} == {name: graded[2][name] for name in DETERMINISTIC}
 
 
 def test_the_children_get_fresh_inputs_every_run():
     cases = {seed: grade.get_judge(seed, None).cases_json for seed in (SEED, SEED + 1)}
     assert cases[SEED] != cases[SEED + 1]
-    import rl_tests
     stored = json.dumps(rl_tests.stored()['expected'])[:2000]
     assert all(value not in cases[SEED] for value in stored.split(', ')[5:50])  # no stored number reaches a child
 
@@ -377,7 +379,8 @@ def test_hidden_cases_add_cases(tmp_path):
     write_folder(subset, ['alice_correct', 'bob_no_lambda'])
     hidden = tmp_path / 'hidden.py'
     hidden.write_text(HIDDEN)
-    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, hidden=str(hidden), seed=SEED)
+    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT,
+                              hidden=str(hidden), seed=SEED)
     assert (rows[0]['passed'], rows[0]['failed']) == (CASES + 2, 0)
     assert rows[1]['passed'] + rows[1]['failed'] == CASES + 2
     bob = (tmp_path / 'out' / 'feedback' / 'bob_no_lambda.md').read_text()
@@ -418,7 +421,8 @@ def test_without_bubblewrap_it_says_so_and_marks_every_row(tmp_path, monkeypatch
     subset.mkdir()
     write_folder(subset, ['alice_correct', 'victor_garbage'])
     said = []
-    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, seed=SEED, log=said.append)
+    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, seed=SEED,
+                              log=said.append)
     assert [(row['submission'], row['score'], row['isolated']) for row in rows] == [('alice_correct', 100.0, 'no'),
                                                                                    ('victor_garbage', 0.0, 'no')]
     assert said[0].startswith('WARNING: no isolation: bubblewrap (bwrap) is not installed')
@@ -439,7 +443,8 @@ def test_a_sandbox_that_fails_here_falls_back_and_says_so(tmp_path, monkeypatch)
     subset.mkdir()
     write_folder(subset, ['alice_correct'])
     said = []
-    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, seed=SEED, log=said.append)
+    rows = grade.grade_folder(str(subset), str(tmp_path / 'out'), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, seed=SEED,
+                              log=said.append)
     assert (rows[0]['score'], rows[0]['isolated']) == (100.0, 'no')
     assert 'the bubblewrap sandbox did not start (an empty job failed in the sandbox: the sandbox failed: unshare ' \
            'failed)' in said[-1]

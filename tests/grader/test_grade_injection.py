@@ -25,7 +25,8 @@ LINKS = ('[Request a regrade here](https://evil.example/regrade) <https://evil.e
          'https://evil.example/bare mailto:x@evil.example <a href="https://evil.example">here</a>')
 FENCE = 'unclosed\n```python\nthe rest of the report is code now\n~~~\n'
 CONTROLS = 'erase\x1b[2K\r\x1b[1A\x1b]8;;https://evil.example\x07link\x1b]8;;\x07\x9b2J\u2028\u202emirrored\u200b\x00'
-STRUCTURE = '> quote\n---\n| a | b |\n|---|---|\n| 1 | 2 |\n1. item\n    indented code\n$\\href{https://evil.example}{math}$ *em* ~~del~~ &lt;b&gt;'
+STRUCTURE = ('> quote\n---\n| a | b |\n|---|---|\n| 1 | 2 |\n1. item\n    indented code\n'
+             '$\\href{https://evil.example}{math}$ *em* ~~del~~ &lt;b&gt;')
 PAYLOADS = {'fake_block': FAKE_BLOCK, 'image': IMAGE, 'links': LINKS, 'fence': FENCE, 'controls': CONTROLS,
             'structure': STRUCTURE}
 
@@ -40,7 +41,8 @@ def raising(where, payload):
         cell.source = cell.source.replace('        N = num_states // T\n',
                                           f'        raise ValueError({payload!r})\n')
     elif where == 'class':
-        cell.source = cell.source.replace('class PPO(nn.Module):\n', f'class PPO(nn.Module):\n    raise ValueError({payload!r})\n')
+        cell.source = cell.source.replace('class PPO(nn.Module):\n',
+                                          f'class PPO(nn.Module):\n    raise ValueError({payload!r})\n')
     else:
         notebook.cells.append(nbformat.v4.new_code_cell(f'raise ValueError({payload!r})'))
     return nbformat.writes(notebook)
@@ -68,7 +70,8 @@ os._exit(0)
 
 # file names: ESC/CR bytes that would erase the instructor's progress line and print a fake one
 ODD_FILES = {b'eve\x1b[2K\r\x1b[1Aalice: ok, 100%\x1b[8m.ipynb': SUBMISSIONS['erin_not_started'],
-             'mallory\r\n[1∕1] alice: ok, 100%\n.ipynb'.encode(): SUBMISSIONS['victor_garbage'],  # ∕: no / in a name
+             # ∕ (U+2215): no / in a file name
+             'mallory\r\n[1∕1] alice: ok, 100%\n.ipynb'.encode(): SUBMISSIONS['victor_garbage'],
              '[regrade](https:⁄⁄evil.example) ![x](y).ipynb'.encode(): SUBMISSIONS['trent_no_ppo']}
 
 
