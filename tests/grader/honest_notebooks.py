@@ -6,10 +6,13 @@ Each is the completed notebook with the PPO cell rewritten and cells added, as a
 would change it; in most, dropping the odd definition would break the class."""
 
 import copy
+import inspect
 import os
 import textwrap
 
 import nbformat
+
+from correct_styles import Float64MatrixPPO, ListLoopPPO
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMPLETED = nbformat.read(os.path.join(ROOT, 'ppo_lunarlander.ipynb'), as_version=4)
@@ -48,29 +51,11 @@ def ppo(gae=REF_GAE, loss=REF_LOSS, head=HEAD):
 
 # --- GAE written in other orders of operations -------------------------------------
 
-LIST_LOOP_GAE = method('''
-def compute_advantages(self, states, rewards, next_states, terminations, truncations=None):
-    if truncations is None:
-        truncations = torch.zeros_like(terminations)
-    with torch.no_grad():
-        values = self.compute_values(states).tolist()
-        next_values = self.compute_values(next_states).tolist()
-    T = self.num_steps
-    advantages = [0.0] * len(values)
-    for start in range(0, len(values), T):
-        running = 0.0
-        for k in reversed(range(start, start + T)):
-            if terminations[k]:
-                delta = rewards[k].item() - values[k]
-            else:
-                delta = rewards[k].item() + self.gamma * next_values[k] - values[k]
-            if terminations[k] or truncations[k]:
-                running = 0.0
-            running = delta + self.gamma * self.lmbda * running
-            advantages[k] = running
-    advantages = torch.tensor(advantages, dtype=torch.float32)
-    return advantages, advantages + torch.tensor(values)
-''')
+# the kit's own correct styles (tests/correct_styles.py, trained to a landing by the slow tests), as cells
+LIST_LOOP_GAE, LIST_LOOP_LOSS = (method(inspect.getsource(getattr(ListLoopPPO, name)))
+                                 for name in ('compute_advantages', 'compute_loss'))
+FLOAT64_GAE, FLOAT64_LOSS = (method(inspect.getsource(getattr(Float64MatrixPPO, name)))
+                             for name in ('compute_advantages', 'compute_loss'))
 
 REORDERED_GAE = method('''
 def compute_advantages(self, states, rewards, next_states, terminations, truncations=None):
@@ -109,25 +94,6 @@ def compute_advantages(self, states, rewards, next_states, terminations, truncat
         else:
             advantages[k] = deltas[k] + self.gamma * self.lmbda * advantages[k + 1]
     return advantages, advantages + values
-''')
-
-FLOAT64_GAE = method('''
-def compute_advantages(self, states, rewards, next_states, terminations, truncations=None):
-    if truncations is None:
-        truncations = torch.zeros_like(terminations)
-    T = self.num_steps
-    N = len(states) // T
-    with torch.no_grad():
-        values = self.compute_values(states).double().reshape(N, T)
-        next_values = self.compute_values(next_states).double().reshape(N, T)
-    deltas = rewards.double().reshape(N, T) + self.gamma * (~terminations).double().reshape(N, T) * next_values - values
-    keep = (~(terminations | truncations)).double().reshape(N, T)
-    advantages = torch.zeros(N, T, dtype=torch.float64)
-    carry = torch.zeros(N, dtype=torch.float64)
-    for t in reversed(range(T)):
-        carry = deltas[:, t] + self.gamma * self.lmbda * keep[:, t] * carry
-        advantages[:, t] = carry
-    return advantages.reshape(-1).float(), (advantages + values).reshape(-1).float()
 ''')
 
 EINSUM_GAE = method('''
@@ -193,17 +159,6 @@ def compute_loss(self, states, actions, advantages, critic_targets, log_probs_ol
     critic_loss = torch.mean((self.compute_values(states) - critic_targets) ** 2)
     return actor_loss, critic_loss
 ''')
-
-FLOAT64_LOSS = method('''
-def compute_loss(self, states, actions, advantages, critic_targets, log_probs_old):
-    log_probs = self.compute_log_probs(states, actions).double()
-    ratios = torch.exp(log_probs - log_probs_old.double())
-    a = advantages.double()
-    surrogate = torch.minimum(ratios * a, torch.clamp(ratios, 1 - self.epsilon, 1 + self.epsilon) * a)
-    critic = ((self.compute_values(states).double() - critic_targets.double()) ** 2).mean()
-    return -surrogate.mean().float(), critic.float()
-''')
-
 
 def with_global(gae=REF_GAE, loss=REF_LOSS, **cells):
     return notebook(ppo(gae, loss), **cells)
@@ -310,7 +265,7 @@ STYLES = {
                 return advantages, targets
             return checked''']),
     # the same values in another order of float32 operations
-    'list_loop': with_global(gae=LIST_LOOP_GAE),
+    'list_loop': with_global(gae=LIST_LOOP_GAE, loss=LIST_LOOP_LOSS, first=['import torch.nn.functional as F']),
     'reordered_delta': with_global(gae=REORDERED_GAE),
     'critic_once_on_cat': with_global(gae=CAT_CRITIC_GAE),
     'float64_inside': with_global(gae=FLOAT64_GAE, loss=FLOAT64_LOSS),
