@@ -31,7 +31,7 @@ CHILD_STATUSES = ('ok', 'error', 'no PPO class', 'not a notebook')  # what a chi
 DETAIL_LIMIT = 500             # characters of a gradebook detail
 NOTE_LIMIT, NOTES_LIMIT = 500, 20  # characters of one note from a submission's process, and how many
 CELL_TIMEOUT = 10.0            # seconds one cell may run (the kit's own long cells skip while grading)
-CASES_SHARE = 0.25             # of --timeout, kept for the cases after the cells (at least CASES_SECONDS)
+CASES_SHARE = 0.25             # of --timeout, kept for the cases after the cells (see cells_seconds)
 CASES_SECONDS = 5.0
 ISOLATION_CHOICES = ('auto', 'bwrap', 'none')
 CANARY_TIMEOUT = 60.0          # seconds for the empty job that checks a new template
@@ -114,8 +114,9 @@ def _open_regular_file(path):
 
 
 def cells_seconds(timeout):
-    """Of a submission's timeout, the seconds its cells may run in all: the rest is the cases'."""
-    return max(0.0, timeout - max(CASES_SECONDS, CASES_SHARE * timeout))
+    """Of a submission's timeout, the seconds its cells may run in all: the rest is the cases'
+    (a quarter, at least CASES_SECONDS, at most half)."""
+    return timeout - min(max(CASES_SECONDS, CASES_SHARE * timeout), timeout / 2)
 
 
 def grade_one(row, path, judge, template, timeout, memory_mb, cell_timeout=CELL_TIMEOUT, uid=None):

@@ -32,10 +32,10 @@ def with_cell(source, outputs_json=None):
     return text.encode()
 
 
-def many_cells(count):
-    """The completed notebook and `count` cells that raise."""
+def many_cells(count, source='raise ValueError({index})'):
+    """The completed notebook and `count` cells more."""
     notebook = completed()
-    notebook.cells += [nbformat.v4.new_code_cell(f'raise ValueError({index})') for index in range(count)]
+    notebook.cells += [nbformat.v4.new_code_cell(source.format(index=index)) for index in range(count)]
     return nbformat.writes(notebook).encode()
 
 
@@ -44,6 +44,8 @@ NOTEBOOKS = {
     # a million outputs as small as JSON allows: under the size cap, so they are read (in the child)
     'million_outputs': with_cell('print(1)', '[' + ','.join(['{"output_type":"x"}'] * MILLION) + ']'),
     'many_errors': many_cells(3000),
+    # each under the cell cap, together over the cells' share of the timeout
+    'slow_cells': many_cells(40, 'import time\ntime.sleep(0.5)'),
 }
 
 
@@ -76,6 +78,9 @@ def test_one_notebook_costs_at_most_the_timeout_and_no_memory_of_its_size(templa
     assert len(graded.notes) <= grade.NOTES_LIMIT + 1 and all(len(note) <= grade.NOTE_LIMIT for note in graded.notes)
     if name == 'bang_lines':
         assert any(f'was interrupted after {CELL_TIMEOUT:.3g} s' in note for note in graded.notes), graded.notes
+    if name == 'slow_cells':
+        assert graded.notes[-1].endswith(f"were not run: the cells before them took all the "
+                                         f"{grade.cells_seconds(TIMEOUT):g} s that grading gives a notebook's cells")
     if name == 'many_errors':
         assert graded.notes[-1] == f'and {3000 - grade.NOTES_LIMIT} more notes (not shown)'
 
