@@ -80,9 +80,9 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
     trusted=False is for an observation that comes from a process the student controls
     (the grader's sandbox). What the student's code reports about its outputs (their type,
     shape, dtype, whether they require gradients, whether the inputs changed) counts as in
-    the student's own report, so that both give one verdict: a lie there can only report a
-    failure, never hide one that matters, since the values are also checked to be float32
-    numbers and the losses' gradients are compared with the reference's."""
+    the student's own report, so that both give one verdict. A lie there can hide such a
+    failure only where the values are right, never score above correct code: the values
+    are also checked to be float32 numbers, the losses' gradients against the reference's."""
     expected = _values(expected)
     mistakes = {mistake: _values(outputs) for mistake, outputs in (mistakes or {}).items()}
     result = CaseResult(section=case.section or case.group, group=case.group, title=case.title)
