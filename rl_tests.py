@@ -70,6 +70,8 @@ def check_ready(PPO):
     """Raises NotReadyError, saying what to do first, if compute_advantages() or
     compute_loss() is not implemented or crashes. Warns if they run but the tests find
     mistakes."""
+    if os.environ.get('NBGRADER_EXECUTION') == 'autograde':
+        return  # an autograder does not train (rl_gui.skip_if_grading): the tests cells give the points
     report = collect(test_ppo(PPO))
     missing = sorted({failure.function for failure in report.failures(Kind.NOT_IMPLEMENTED) if failure.function})
     if missing:
@@ -313,7 +315,9 @@ def extended_cases(rng_for):
 
 def course_replays(rng_for):
     """The course's six cases with fresh numbers: the same sizes, γ, λ and ε, with a live
-    critic and at least one termination and one continuing step in each."""
+    critic and at least one termination and one continuing step in each. They take the
+    kit's tolerances (records.RTOL, ATOL), not the course's: with a live critic the course's
+    atol of 1e-8 would fail a correct order of float32 operations on a small value."""
     cases = []
     for index, expected in enumerate(COURSE_ADVANTAGES, 1):
         rng = rng_for(100 + index)
@@ -322,13 +326,12 @@ def course_replays(rng_for):
         case = advantages_case(f'gae_course_{index}', f'{n} steps', rng, N=n, T=1, gamma=COURSE_GAMMA,
                                lmbda=COURSE_LMBDA, terminations=ends, group='gae_course')
         case.inputs.pop('truncations')
-        case.checked, case.rtol, case.atol, case.detached, case.in_place = ('advantages',), COURSE_RTOL, \
-            COURSE_ATOL, False, False
+        case.checked, case.detached, case.in_place = ('advantages',), False, False
         cases.append(case)
     for index, (n, _, _) in enumerate(COURSE_LOSSES, 1):
         case = loss_case(f'loss_course_{index}', f'batch of {n}', rng_for(200 + index), batch_size=n,
                          epsilon=COURSE_EPSILON, group='loss_course')
-        case.rtol, case.atol, case.in_place = COURSE_RTOL, COURSE_ATOL, False
+        case.in_place = False
         cases.append(case)
     return cases
 

@@ -1,16 +1,25 @@
-"""Throughput of the batch grader: submissions per minute, with and without isolation.
+"""Throughput of the batch grader: submissions per minute, with and without isolation, and
+side by side with another version of the grader.
 
     python benchmarks/grade_throughput.py [--submissions 100] [--jobs 2] [--repeat 1]
                                           [--isolation bwrap none] [--timeouts 0]
+                                          [--compare /tmp/grader-before]
 
 Generates a folder of submissions (a mix of correct, wrong, not started and broken
-notebooks made from the completed notebook), grades it with grade.grade_folder for each
-isolation mode, and prints the wall-clock time, submissions per minute and the time to
-the first graded row (the fixed cost: the cases' expected values and the templates'
-imports), and what merging the run's output again costs (grade.py merge: the gradebook,
-the feedback files and the class report). It also measures `python -c "import torch"`,
+notebooks made from this kit's completed and student notebooks), grades it with
+grader.batch.grade_folder for each isolation mode, and prints the wall-clock time,
+submissions per minute and the time to the first graded row (the fixed cost: the cases'
+expected values and the templates' imports), and what merging the run's output again
+costs (grade.py merge: the gradebook, the feedback files and the class report). Every
+grading runs in a fresh process (as grade.py does), whose imports are not timed.
+
+--compare KIT: another checkout of the kit (e.g. `git worktree add /tmp/grader-before
+<commit>`), whose grader grades the same folder in the same run, alternating with this
+one (this, other, this, other ...), so that both see the same load; the ratio of their
+times is printed per pair and as a median. It also measures `python -c "import torch"`,
 the cost a fresh interpreter per submission would pay, which the pre-imported templates
-avoid. Figures only: nothing here asserts a speed. Each run uses a fresh secret seed, as grade.py does.
+avoid. Figures only: nothing here asserts a speed. Each run uses a fresh secret seed, as
+grade.py does.
 """
 
 import argparse
@@ -26,10 +35,9 @@ import time
 import nbformat
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path[:0] = [ROOT, os.path.join(ROOT, 'tools')]
 
-from grader import batch as grade  # noqa: E402
-from grader import shards  # noqa: E402
+import build  # noqa: E402 - tools/build.py: the student notebook, as release/ holds it
 
 GAE_LINE = '            next_advantage = deltas[:, t] + gamma * lmbda * episode_continues[:, t] * next_advantage\n'
 LOSS_LINE = '        actor_loss = -torch.min(l1, l2).mean()\n'
@@ -47,12 +55,40 @@ VARIANTS = [
 # of every 20 submissions: 10 correct, 5 wrong, 3 not started, 2 broken
 PATTERN = ['correct'] * 10 + ['wrong'] * 5 + ['not started'] * 3 + ['broken'] * 2
 
+# runs in a fresh interpreter, in the folder of the kit whose grader it times
+WORKER = '''
+import json, sys, time
+sys.path.insert(0, '.')
+from grader import batch
+folder, out, isolation, jobs, timeout = sys.argv[1:6]
+first = []
+start = time.perf_counter()
+def progress(done, total, row):
+    if not first and row['status'] != 'not a notebook':
+        first.append(time.perf_counter() - start)
+rows = batch.grade_folder(folder, out, timeout=float(timeout), jobs=int(jobs), progress=progress,
+                          isolation=isolation, log=lambda message: None)
+seconds = time.perf_counter() - start
+statuses = {}
+for row in rows:
+    statuses[row['status']] = statuses.get(row['status'], 0) + 1
+merge_seconds = None
+try:  # what `grade.py merge` costs for this batch (one shard of one), where the kit has it
+    from grader import shards
+except ImportError:
+    pass
+else:
+    merging = time.perf_counter()
+    shards.merge(out + '/merged', [out])
+    merge_seconds = time.perf_counter() - merging
+print(json.dumps({'seconds': seconds, 'first': first[0] if first else None, 'statuses': statuses,
+                  'merge_seconds': merge_seconds}))
+'''
+
 
 def make_submissions(folder, count, timeouts):
     """Writes `count` notebooks into folder; returns {kind: number}."""
-    completed = nbformat.read(os.path.join(ROOT, 'ppo_lunarlander.ipynb'), as_version=4)
-    sys.path.insert(0, os.path.join(ROOT, 'tools'))
-    import build  # the hand-out notebook is a build output (release/), made here as tools/build.py makes it
+    completed = nbformat.read(os.path.join(ROOT, build.COMPLETED), as_version=4)
     student = build.targets()[f'{build.RELEASE}/{build.STUDENT}']
     wrong = [v for v in VARIANTS if v[0] == 'wrong']
     broken = [v for v in VARIANTS if v[0] == 'broken']
@@ -86,68 +122,74 @@ def torch_import_seconds(repeat=3):
     return times
 
 
-def grade_once(folder, isolation, jobs, timeout):
-    first = []
-    start = time.perf_counter()
-
-    def progress(done, total, row):
-        if not first and row['status'] != 'not a notebook':
-            first.append(time.perf_counter() - start)
-
+def grade_once(kit, folder, isolation, jobs, timeout):
+    """(seconds, seconds to the first graded row, {status: count}, seconds of merging its output or
+    None) of one grading by the kit's grader."""
     with tempfile.TemporaryDirectory() as out:
-        rows = grade.grade_folder(folder, out, timeout=timeout, jobs=jobs, progress=progress, isolation=isolation,
-                                  log=lambda message: None)
-        seconds = time.perf_counter() - start
-        merging = time.perf_counter()  # what `grade.py merge` costs for this batch (one shard of one)
-        shards.merge(os.path.join(out, 'merged'), [out])
-        merge_seconds = time.perf_counter() - merging
-    statuses = {}
-    for row in rows:
-        statuses[row['status']] = statuses.get(row['status'], 0) + 1
-    return seconds, first[0] if first else float('nan'), statuses, merge_seconds
+        completed = subprocess.run([sys.executable, '-c', WORKER, folder, out, isolation, str(jobs), str(timeout)],
+                                   cwd=kit, capture_output=True, text=True, check=True)
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result['seconds'], result['first'] or float('nan'), result['statuses'], result.get('merge_seconds')
 
 
 def load():
     return os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
 
 
+def spread(values):
+    return f'best {min(values):.1f}, median {statistics.median(values):.1f}, worst {max(values):.1f}'
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--submissions', type=int, default=100)
     parser.add_argument('--jobs', type=int, default=2)
-    parser.add_argument('--repeat', type=int, default=1, help='runs per isolation mode')
+    parser.add_argument('--repeat', type=int, default=1, help='runs per isolation mode (and per grader)')
     parser.add_argument('--isolation', nargs='+', default=['bwrap', 'none'], choices=['bwrap', 'none'])
     parser.add_argument('--timeouts', type=int, default=0, help='how many submissions loop forever')
     parser.add_argument('--timeout', type=float, default=60.0, help='seconds per submission')
+    parser.add_argument('--compare', metavar='KIT', help='another checkout of the kit, timed alternately with this one')
     args = parser.parse_args(argv)
+    if args.compare and not os.path.isfile(os.path.join(args.compare, 'grader', 'batch.py')):
+        parser.error(f'--compare: {args.compare} holds no grader/batch.py')
 
     imports = torch_import_seconds()
     print(f'python -c "import torch": median {statistics.median(imports):.2f} s '
           f'(best {min(imports):.2f}, worst {max(imports):.2f}); a fresh interpreter per submission would pay it '
           f'{args.submissions} times: ~{args.submissions * statistics.median(imports) / args.jobs:.0f} s with '
           f'{args.jobs} jobs, before any grading')
+    graders = {'this': ROOT} | ({'compared': os.path.abspath(args.compare)} if args.compare else {})
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         kinds = make_submissions(folder, args.submissions, args.timeouts)
         print(f'{args.submissions} submissions: ' + ', '.join(f'{n} {kind}' for kind, n in kinds.items())
-              + f'; --jobs {args.jobs}; {os.cpu_count()} CPUs')
+              + f'; --jobs {args.jobs}; {os.cpu_count()} CPUs; graders: '
+              + ', '.join(f'{name} = {path}' for name, path in graders.items()))
         for run in range(args.repeat):
             for isolation in args.isolation:
-                before = load()
-                seconds, first, statuses, merge_seconds = grade_once(folder, isolation, args.jobs, args.timeout)
-                results.setdefault(isolation, []).append(seconds)
-                print(f'  run {run + 1}, isolation={isolation}: {seconds:.1f} s, '
-                      f'{60 * args.submissions / seconds:.0f} submissions/minute, first graded row after '
-                      f'{first:.1f} s; load {before:.1f} -> {load():.1f}; '
-                      + json.dumps(statuses) + f'; merging its output again (grade.py merge): {merge_seconds:.1f} s')
-    for isolation, times in results.items():
-        print(f'isolation={isolation}: best {min(times):.1f} s, median {statistics.median(times):.1f} s, '
-              f'worst {max(times):.1f} s over {len(times)} run(s); '
+                for name, kit in graders.items():
+                    before = load()
+                    seconds, first, statuses, merge_seconds = grade_once(kit, folder, isolation, args.jobs,
+                                                                         args.timeout)
+                    results.setdefault((name, isolation), []).append(seconds)
+                    print(f'  run {run + 1}, {name}, isolation={isolation}: {seconds:.1f} s, '
+                          f'{60 * args.submissions / seconds:.0f} submissions/minute, first graded row after '
+                          f'{first:.1f} s; load {before:.1f} -> {load():.1f}; ' + json.dumps(statuses)
+                          + (f'; merging its output again (grade.py merge): {merge_seconds:.1f} s'
+                             if merge_seconds is not None else ''), flush=True)
+    for (name, isolation), times in results.items():
+        print(f'{name}, isolation={isolation}: {spread(times)} s over {len(times)} run(s); '
               f'median {60 * args.submissions / statistics.median(times):.0f} submissions/minute')
-    if 'bwrap' in results and 'none' in results:
-        ratios = [b / n for b, n in zip(results['bwrap'], results['none'])]
-        print(f'cost of isolation: bwrap / none wall time = {statistics.median(ratios):.2f} '
-              f'(per run: {", ".join(f"{r:.2f}" for r in ratios)})')
+    for name in graders:
+        if (name, 'bwrap') in results and (name, 'none') in results:
+            ratios = [b / n for b, n in zip(results[name, 'bwrap'], results[name, 'none'])]
+            print(f'{name}: cost of isolation, bwrap / none wall time = {statistics.median(ratios):.2f} '
+                  f'(per run: {", ".join(f"{r:.2f}" for r in ratios)})')
+    if args.compare:
+        for isolation in args.isolation:
+            ratios = [a / b for a, b in zip(results['this', isolation], results['compared', isolation])]
+            print(f'isolation={isolation}: this / compared wall time = {statistics.median(ratios):.2f} '
+                  f'(per pair: {", ".join(f"{r:.2f}" for r in ratios)})')
 
 
 if __name__ == '__main__':

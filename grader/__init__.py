@@ -1,11 +1,11 @@
 """Instructors only, never handed out: batch grading of submitted notebooks
-(`python grade.py SUBMISSIONS --out OUT` from the kit's root).
+(`python grade.py SUBMISSIONS --out OUT` from the kit's root; grader/README.md
+says how a grade is made).
 
     cli.py        the command line
     batch.py      a folder of notebooks to a gradebook
-    notebooks.py  reading a submitted notebook
     sandbox.py    the pre-imported template processes and their bubblewrap sandbox
-    child.py      the sandboxed child: the only place a submission's code runs
+    child.py      the sandboxed child: the only place a submission is read and its code runs
     judge.py      the run's secret cases, their expected outputs and the known mistakes'
     feedback.py   the feedback text and safe file names
     shards.py     a run's record (batch.json), --shard K/N and `grade.py merge`

@@ -1,12 +1,15 @@
-"""A folder of submitted notebooks to a gradebook (instructor side): read each notebook,
-run its code in a sandboxed child (grader/sandbox.py, grader/child.py), judge what comes
-back (grader/judge.py), write the gradebook and the feedback (grader/feedback.py)."""
+"""A folder of submitted notebooks to a gradebook (instructor side): each notebook's bytes
+go, unread, to a sandboxed child that runs it (grader/sandbox.py, grader/child.py); what
+comes back is judged here (grader/judge.py); the gradebook and the feedback are written
+here (grader/feedback.py)."""
 
 import collections
 import concurrent.futures
 import csv
 import dataclasses
+import importlib.util
 import io
+import itertools
 import json
 import os
 import queue
@@ -15,24 +18,30 @@ import shutil
 import stat
 import sys
 import tempfile
-import time
+import threading
 
-from grader import notebooks as notebook_code
 from grader import sandbox as grader_sandbox
 from grader import shards
-from grader.feedback import ERRORS, _clean, _safe_filename, _spreadsheet_safe, feedback_filenames, feedback_text  # noqa: F401
+from grader.child import NOTEBOOK_LIMIT as NOTEBOOK_SIZE_LIMIT, too_large
+from grader.feedback import (ERRORS, _clean, _safe_filename, _spreadsheet_safe, feedback_filenames,  # noqa: F401
+                             feedback_text, name_text)
 from grader.judge import get_judge
 
 COLUMNS = ['submission', 'status', 'passed', 'failed', 'score', 'first_mistake', 'isolated', 'detail']
-CHILD_STATUSES = ('ok', 'error', 'no PPO class')  # what a child may report; the parent adds the others
+CHILD_STATUSES = ('ok', 'error', 'no PPO class', 'not a notebook')  # what a child may report; the parent adds timeout
 DETAIL_LIMIT = 500             # characters of a gradebook detail
 NOTE_LIMIT, NOTES_LIMIT = 500, 20  # characters of one note from a submission's process, and how many
-NOTEBOOK_SIZE_LIMIT = 64 * 2**20
-ERRORS = 'backslashreplace'    # how text that cannot be UTF-8 (lone surrogates) is written
+CELL_TIMEOUT = 10.0            # seconds one cell may run (the kit's own long cells skip while grading)
+CASES_SHARE = 0.25             # of --timeout, kept for the cases after the cells (see cells_seconds)
+CASES_SECONDS = 5.0
 ISOLATION_CHOICES = ('auto', 'bwrap', 'none')
 CANARY_TIMEOUT = 60.0          # seconds for the empty job that checks a new template
-SANDBOX_UID_BASE, UIDS_PER_RUN = 200_000, 64
+CANARY_NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
+SANDBOX_UID_BASE, UIDS_PER_RUN = 2**20, 2**16  # as root: each submission of a run gets a uid of its own
 
+
+class NotANotebook(Exception):
+    """The file is not one grading reads (a link, a FIFO, too large)."""
 
 
 # ------------------------------------------------------------------------------------
@@ -48,10 +57,11 @@ class Graded:
 
 def submission_names(paths):
     """The gradebook name of each path: the file's stem, or its whole name where two
-    files share a stem (alice.ipynb and alice.IPYNB)."""
+    files share a stem (alice.ipynb and alice.IPYNB), with control characters shown as
+    escapes (feedback.name_text): a name is written to the terminal and the gradebook."""
     stems = [os.path.splitext(os.path.basename(path))[0] for path in paths]
     counts = collections.Counter(stems)
-    return [stem if counts[stem] == 1 else os.path.basename(path) for stem, path in zip(stems, paths)]
+    return [name_text(stem if counts[stem] == 1 else os.path.basename(path)) for stem, path in zip(stems, paths)]
 
 
 def empty_row(name, isolated):
@@ -61,66 +71,87 @@ def empty_row(name, isolated):
 
 
 def read_submission(path, name, isolated):
-    """(row, Definitions) of a readable notebook, or a finished Graded for one that is not.
-    Never raises: whatever goes wrong while reading one notebook is that submission's row."""
+    """(row, path) of a file to grade, or a finished Graded for one that is refused before its
+    bytes are read (a symbolic link, a FIFO or device, larger than NOTEBOOK_SIZE_LIMIT). Never
+    raises: whatever goes wrong with one file is that submission's row."""
     row = empty_row(name, isolated)
     try:
-        start = time.monotonic()
-        cells = notebook_code.read_notebook(_read_regular_file(path))
-        # one budget for the whole notebook: what nbformat took counts too
-        return row, notebook_code.definitions(cells, notebook_code.READ_BUDGET - (time.monotonic() - start))
-    except (notebook_code.NotANotebook, OSError) as exc:
+        _check_regular(os.lstat(path))
+    except NotANotebook as exc:
         row.update(status='not a notebook', detail=_clean(exc, DETAIL_LIMIT))
-    except Exception as exc:  # noqa: BLE001 - one notebook must not stop the batch (RecursionError, MemoryError...)
-        row.update(status='error', detail=_clean(f'the grader could not read this notebook: {type(exc).__name__}: '
-                                                 f'{exc}', DETAIL_LIMIT))
+    except OSError as exc:
+        row.update(status='not a notebook', detail=_clean(f'cannot be read: {exc.strerror}', DETAIL_LIMIT))
+    else:
+        return row, path
     return Graded(row, [])
 
 
-def _read_regular_file(path):
-    """The bytes of a regular file (at most NOTEBOOK_SIZE_LIMIT); a symbolic link (e.g. to the
-    instructor's solution), a FIFO or a device is refused with NotANotebook."""
+def _check_regular(status):
+    if stat.S_ISLNK(status.st_mode):
+        raise NotANotebook('a symbolic link, not a regular file: not read (submit the notebook itself)')
+    if not stat.S_ISREG(status.st_mode):
+        raise NotANotebook('not a regular file (a FIFO, device or socket): not read')
+    if status.st_size > NOTEBOOK_SIZE_LIMIT:
+        raise NotANotebook(too_large(status.st_size))
+
+
+def _open_regular_file(path):
+    """The open file (binary) of a regular file of at most NOTEBOOK_SIZE_LIMIT bytes, opened
+    without following a link; NotANotebook otherwise (e.g. replaced by a link since)."""
     flags = os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0)
-    if os.path.islink(path):
-        raise notebook_code.NotANotebook('a symbolic link, not a regular file: not read (submit the notebook itself)')
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        if os.path.islink(path):  # replaced by a link since
-            raise notebook_code.NotANotebook('a symbolic link, not a regular file: not read') from None
+        if os.path.islink(path):
+            raise NotANotebook('a symbolic link, not a regular file: not read') from None
         raise
-    with open(fd, 'rb') as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise notebook_code.NotANotebook('not a regular file (a FIFO, device or socket): not read')
-        data = file.read(NOTEBOOK_SIZE_LIMIT + 1)
-    if len(data) > NOTEBOOK_SIZE_LIMIT:
-        raise notebook_code.NotANotebook(f'larger than {NOTEBOOK_SIZE_LIMIT // 2**20} MB')
-    return data
+    file = open(fd, 'rb')
+    try:
+        _check_regular(os.fstat(fd))
+    except BaseException:
+        file.close()
+        raise
+    return file
 
 
-def grade_one(row, found, judge, template, timeout, memory_mb):
-    """The Graded outcome of one readable submission (raises only on a failure of the grader itself)."""
+def cells_seconds(timeout):
+    """Of a submission's timeout, the seconds its cells may run in all: the rest is the cases'
+    (a quarter, at least CASES_SECONDS, at most half)."""
+    return timeout - min(max(CASES_SECONDS, CASES_SHARE * timeout), timeout / 2)
+
+
+def grade_one(row, path, judge, template, timeout, memory_mb, cell_timeout=CELL_TIMEOUT, uid=None):
+    """The Graded outcome of one submission: its notebook file's bytes are sent, unread, to a
+    fresh child, which runs it and observes its PPO on the cases; the observations are judged
+    here (raises only on a failure of the grader itself)."""
     row['isolated'] = 'yes' if template.isolated else 'no'
-    job = ('{"pieces": ' + json.dumps([piece.to_data() for piece in found.pieces])
-           + ', "cases": ' + judge.cases_json + '}').encode()
-    outcome = template.run(job, timeout, memory_mb)
-    notes = list(found.notes)
+    job = ('{"cells_seconds": ' + json.dumps(cells_seconds(timeout)) + ', "cell_timeout": '
+           + json.dumps(cell_timeout) + ', "cases": ' + judge.cases_json + '}').encode()
+    try:
+        with _open_regular_file(path) as notebook:
+            outcome = template.run(job, timeout, memory_mb, notebook, uid)
+    except (NotANotebook, OSError) as exc:
+        row.update(status='not a notebook', detail=_clean(exc, DETAIL_LIMIT))
+        return Graded(row, [])
     result = _parse(outcome.data)
     if outcome.timed_out:
         row.update(status='timeout', detail=f'did not finish within {timeout:g} s (an infinite loop?)')
-        return Graded(row, notes)
+        return Graded(row, [])
     if outcome.too_large:
         row.update(status='error', detail=f'its grading process sent more than {grader_sandbox.RESULT_LIMIT // 2**20} '
                                           'MB of results')
-        return Graded(row, notes)
+        return Graded(row, [])
     if result is None:
         how = (f'exited with code {outcome.exit_code}' if outcome.signal is None
                else f'was killed by signal {outcome.signal}')
         if outcome.data:
             how += ' after sending something that is not a result'
         row.update(status='error', detail=f'the grading process {how} before finishing (os._exit() or a crash)')
-        return Graded(row, notes)
-    notes += [_clean(note, NOTE_LIMIT) for note in result['notes'][:NOTES_LIMIT]]
+        return Graded(row, [])
+    notes = [_clean(note, NOTE_LIMIT) for note in result['notes'][:NOTES_LIMIT]]
+    more = result['more_notes'] + max(0, len(result['notes']) - NOTES_LIMIT)
+    if more:
+        notes.append(f'and {more} more notes (not shown)')
     if result['status'] != 'ok':
         row.update(status=result['status'], detail=_clean(result['detail'], DETAIL_LIMIT))
         return Graded(row, notes)
@@ -128,11 +159,6 @@ def grade_one(row, found, judge, template, timeout, memory_mb):
     mistakes = report.mistakes
     row.update(status='ok', passed=report.cases_passed, failed=report.total - report.cases_passed,
                score=round(100 * report.score, 1), first_mistake=mistakes[0].title if mistakes else '')
-    if not report:
-        for name, (cell, line) in found.unrun_names().items():
-            notes.append(f'`{name}` is assigned in cell {cell}, line {line}, which grading does not run: it runs only '
-                         'imports, functions, classes, aliases and constants. If your code needs it, define it inside '
-                         'your class or function.')
     return Graded(row, notes, report)
 
 
@@ -148,6 +174,9 @@ def _parse(data):
     if not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
         return None
     if not isinstance(result.get('detail', ''), str):
+        return None
+    more = result.setdefault('more_notes', 0)
+    if not (isinstance(more, int) and not isinstance(more, bool) and 0 <= more < 2**31):
         return None
     if result['status'] == 'ok' and not isinstance(result.get('observations'), list):
         return None
@@ -184,8 +213,9 @@ def _stderr(message):
 
 def run_uids():
     """The uids this process gives its sandboxes when it runs as root: unprivileged ones of
-    their own, so that a per-user process cap counts only theirs."""
-    start = SANDBOX_UID_BASE + (os.getpid() % 50_000) * UIDS_PER_RUN
+    their own, so that a per-user process cap counts only theirs, and a new one for every
+    submission, so that nothing a uid owns (a kernel keyring, a process) reaches the next."""
+    start = SANDBOX_UID_BASE + (os.getpid() % 60_000) * UIDS_PER_RUN  # below 2**32 - 1
     return range(start, start + UIDS_PER_RUN)
 
 
@@ -196,16 +226,21 @@ class Slots:
         self.kit, self.isolated, self.log_folder = kit, isolated, log_folder
         self.free = queue.Queue()
         self.all = []
+        self._uids, self._uids_lock = itertools.count(), threading.Lock()
         templates = [self._new(slot) for slot in range(count)]
         for template in templates:
             template.start()
         self.ready = templates
 
+    def next_uid(self):
+        """The uid of the next child (None: the template's, when grade.py is not root)."""
+        if not (self.isolated and os.geteuid() == 0):
+            return None
+        with self._uids_lock:
+            return run_uids()[next(self._uids) % UIDS_PER_RUN]
+
     def _new(self, slot):
-        uid = None
-        if self.isolated and os.geteuid() == 0:  # its own unprivileged uid: process caps count per uid
-            uid = run_uids()[slot % UIDS_PER_RUN]
-        template = grader_sandbox.Template(self.kit, self.isolated, uid,
+        template = grader_sandbox.Template(self.kit, self.isolated, self.next_uid(),
                                            os.path.join(self.log_folder, f'template-{slot}.log'))
         template.slot = slot
         self.all.append(template)
@@ -219,7 +254,8 @@ class Slots:
     def _checked(template):
         """The template, once an empty job has run in a child: a sandbox that cannot be set
         up on this host (e.g. namespaces forbidden inside) shows here, not in every row."""
-        outcome = template.run(b'{"pieces": [], "cases": []}', CANARY_TIMEOUT, 1024)
+        job = json.dumps({'cells_seconds': CANARY_TIMEOUT / 2, 'cell_timeout': CANARY_TIMEOUT / 2, 'cases': []})
+        outcome = template.run(job.encode(), CANARY_TIMEOUT, 1024, CANARY_NOTEBOOK)
         result = _parse(outcome.data)
         if result is None or result['status'] != 'no PPO class':
             template.close()
@@ -234,6 +270,24 @@ class Slots:
     def close(self):
         for template in self.all:
             template.close()
+
+
+# packages with a GAE or a PPO loss of their own: importable by a submission if the grading
+# environment has them (grader/README.md, "What a submission may import")
+SOLVER_PACKAGES = ('stable_baselines3', 'sb3_contrib', 'torchrl', 'tianshou', 'rlax', 'cleanrl', 'skrl', 'rl_games',
+                   'ray.rllib', 'pfrl', 'tensordict', 'elegantrl')
+
+
+def importable_solvers():
+    """The SOLVER_PACKAGES installed in this Python environment, which the sandbox exposes."""
+    found = []
+    for name in SOLVER_PACKAGES:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                found.append(name)
+        except (ImportError, ValueError):  # a parent package missing ('ray' for 'ray.rllib')
+            pass
+    return found
 
 
 def choose_isolation(isolation, kit, log):
@@ -257,16 +311,19 @@ def choose_isolation(isolation, kit, log):
 
 
 def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jobs=2, progress=None,
-                 isolation='auto', seed=None, log=_stderr, shard=None, roster=None, on_graded=None):
+                 isolation='auto', seed=None, log=_stderr, cell_timeout=CELL_TIMEOUT, shard=None, roster=None,
+                 on_graded=None):
     """Grades every notebook of `submissions`; writes the gradebook, the feedback and the run's
     other outputs (grader/shards.py: batch.json, class_report.html, lms_grades.csv); returns the rows.
-    seed: the secret seed of the cases (default: a fresh random one; never written anywhere).
-    shard: (K, N) grades only the K-th of N shares of the folder; roster: a roster CSV file
-    (grader/lms.py), read before grading; on_graded(graded) is called with each Graded."""
+    seed: the secret seed of the cases (default: a fresh random one; never written anywhere);
+    cell_timeout: the seconds one cell of a notebook may run; shard: (K, N) grades only the K-th
+    of N shares of the folder; roster: a roster CSV file (grader/lms.py), read before grading;
+    on_graded(graded) is called with each Graded."""
     paths = submission_paths(submissions)
     names = submission_names(paths)  # of the whole folder: a shard's rows are named as in a single run
     filenames = feedback_filenames(names)
-    run = shards.Run(submissions, paths, shard, dict(timeout=timeout, memory_mb=memory_mb, hidden=hidden), roster)
+    run = shards.Run(submissions, paths, shard, dict(timeout=timeout, memory_mb=memory_mb, hidden=hidden,
+                                                     cell_timeout=cell_timeout), roster)
     paths, names, filenames = run.mine(paths), run.mine(names), run.mine(filenames)
     os.makedirs(os.path.join(out, 'feedback'), exist_ok=True)
     run_folder = tempfile.mkdtemp(prefix='grade-run-')
@@ -289,6 +346,10 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
     try:
         kit = grader_sandbox.make_kit(run_folder)
         isolated = choose_isolation(isolation, kit, log)
+        solvers = importable_solvers()
+        if solvers:
+            log(f'WARNING: submissions can import {", ".join(solvers)} from this Python environment, with a GAE '
+                'or PPO loss of its own: grade in an environment made from requirements.txt alone')
         readable = {}
         for index, (path, name) in enumerate(zip(paths, names)):
             found = read_submission(path, name, isolated)
@@ -315,10 +376,10 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
                 slots = Slots(kit, False, max(1, min(jobs, len(readable))), run_folder)
                 slots.wait_ready()
 
-        def work(row, found):
+        def work(row, path):
             template = slots.free.get()
             try:
-                return grade_one(row, found, judge, template, timeout, memory_mb)
+                return grade_one(row, path, judge, template, timeout, memory_mb, cell_timeout, slots.next_uid())
             except grader_sandbox.SandboxError:
                 template = slots.replace(template)
                 raise

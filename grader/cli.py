@@ -1,29 +1,32 @@
 """Batch grading of submitted notebooks (instructor side).
 
-    python grade.py SUBMISSIONS_DIR --out OUT_DIR [--timeout 60] [--memory-mb 2048]
+    python grade.py SUBMISSIONS_DIR --out OUT_DIR [--timeout 60] [--cell-timeout 10] [--memory-mb 2048]
                     [--hidden hidden_cases.py] [--jobs 2] [--isolation auto|bwrap|none]
                     [--shard K/N] [--roster ROSTER.csv [--assignment NAME]]
     python grade.py merge --out OUT_DIR SHARD_OUT_DIR... [--roster ROSTER.csv [--assignment NAME]]
 
 Every *.ipynb (any case) in SUBMISSIONS_DIR is graded on its own:
-  1. Its code cells are read as Jupyter runs them, and only the code that defines things
-     is kept: imports, functions, classes, aliases and constant expressions (see
-     grader/notebooks.py). Training, rendering and any other top-level statement is not run.
-  2. That code runs in a sandboxed child process (grader/child.py, grader/sandbox.py):
+  1. Its bytes go, unread, to a sandboxed child process (grader/child.py, grader/sandbox.py):
      with bubblewrap, it sees only the Python environment and the student-side modules,
      has no network, its own processes, /tmp and user, and memory, process, file-size and
-     time caps. It receives the inputs of the cases and sends back only what the
-     submission's compute_advantages() and compute_loss() returned (plain data, size-bounded).
-  3. This process judges: the cases are drawn afresh from a secret seed on every run
+     time caps. There the notebook is read and its code cells run top to bottom in an
+     IPython shell, as Jupyter runs them, with NBGRADER_EXECUTION=autograde (the kit's own
+     training, evaluation and rendering cells skip, as under nbgrader); a cell that raises
+     is noted and the next one runs, a cell over --cell-timeout is interrupted and noted.
+     The child then sends back only what the PPO class the run left returned for the
+     cases' inputs (plain data, size-bounded).
+  2. This process judges: the cases are drawn afresh from a secret seed on every run
      (the course's and the kit's case structures with new numbers, plus the --hidden
      cases), the expected values come from ppo_reference.py, and known mistakes are named
-     by running instructor/ppo_mistakes.py's wrong variants on the same inputs. Nothing the
-     submission's process says about itself counts, other than its outputs.
+     by running instructor/ppo_mistakes.py's wrong variants on the same inputs, with the
+     checks and tolerances of the student's own report. Nothing the submission's process
+     says can raise its score above what its outputs earn.
 Writes OUT_DIR/gradebook.csv (one row per submission, written atomically by this process
 only) and OUT_DIR/feedback/<submission>.md (the report the student would see), and
 OUT_DIR/class_report.html (what the class did: grader/report.py), OUT_DIR/batch.json (the
 run's record: grader/shards.py, which --shard and merge use) and, with --roster,
-OUT_DIR/lms_grades.csv and OUT_DIR/lms_unmatched.csv (grader/lms.py).
+OUT_DIR/lms_grades.csv and OUT_DIR/lms_unmatched.csv (grader/lms.py). Every text a
+submission controls is made inert first (grader/feedback.py). grader/README.md says more.
 
 Statuses: ok, timeout, error, no PPO class, not a notebook. `passed` and `failed` count
 test cases; `score` is the percentage of cases passed; `isolated` says whether the
@@ -39,7 +42,7 @@ import sys
 import time
 
 from grader import lms, sandbox, shards
-from grader.batch import ISOLATION_CHOICES, grade_folder
+from grader.batch import CELL_TIMEOUT, ISOLATION_CHOICES, grade_folder
 from grader.feedback import ERRORS
 from grader.judge import load_hidden_cases
 
@@ -71,6 +74,8 @@ def main(argv=None):
     parser.add_argument('submissions', help='folder with the submitted .ipynb files (a folder named merge: ./merge)')
     parser.add_argument('--out', required=True, help='folder for gradebook.csv, feedback/ and class_report.html')
     parser.add_argument('--timeout', type=float, default=60.0, help='seconds per submission (default: %(default)s)')
+    parser.add_argument('--cell-timeout', type=float, default=CELL_TIMEOUT,
+                        help='seconds one cell of a notebook may run before it is interrupted (default: %(default)s)')
     parser.add_argument('--memory-mb', type=int, default=2048,
                         help='memory cap per submission: its address space, including the ~0.7 GB of libraries '
                              '(torch) imported before it runs (default: %(default)s)')
@@ -85,8 +90,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not os.path.isdir(args.submissions):
         parser.error(f'not a folder: {args.submissions}')
-    if args.timeout <= 0 or args.memory_mb <= 0 or args.jobs <= 0:
-        parser.error('--timeout, --memory-mb and --jobs must be positive')
+    if args.timeout <= 0 or args.cell_timeout <= 0 or args.memory_mb <= 0 or args.jobs <= 0:
+        parser.error('--timeout, --cell-timeout, --memory-mb and --jobs must be positive')
     try:
         shard = shards.parse_shard(args.shard) if args.shard is not None else None
         roster = read_roster(parser, args)
@@ -107,7 +112,7 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         rows = grade_folder(args.submissions, args.out, args.timeout, args.memory_mb, hidden, args.jobs, progress,
-                            args.isolation, shard=shard, roster=roster)
+                            args.isolation, cell_timeout=args.cell_timeout, shard=shard, roster=roster)
     except sandbox.SandboxError as exc:
         parser.exit(1, f'grade.py: {exc}\n')
     print(summary(rows))

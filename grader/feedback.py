@@ -1,40 +1,82 @@
 """What a submission's student and the instructor read: the feedback Markdown, its file
-name, and gradebook cells (instructor side). Everything here may hold text a student
-controls (exception messages, file names), so it is made safe before it is written."""
+name, and gradebook cells (instructor side). Much of it is text a student controls
+(exception messages, notes, file names, whatever a child sends back), so every such text
+is made inert before it is written anywhere:
 
+  - everywhere (gradebook, terminal, feedback): one line, at most a given length, no
+    control or invisible formatting characters (ESC, CR, line separators, bidi overrides),
+    and web addresses defanged (`http[:]//...`, `www[.]...`), so that no terminal,
+    spreadsheet or learning platform turns them into links;
+  - in the feedback's Markdown, also every ASCII punctuation character backslash-escaped
+    (CommonMark: an escaped character is literal), so that it can open no heading, list,
+    quote, emphasis, link, image, HTML tag, table or code fence, and renders as written.
+"""
+
+import dataclasses
 import hashlib
 import re
 
 ERRORS = 'backslashreplace'    # how text that cannot be UTF-8 (lone surrogates) is written
+# C0 and C1 controls, DEL, and invisible formatting: soft hyphen, Arabic letter mark, Mongolian
+# vowel separator, zero-width and directional marks, line/paragraph separators, bidi embeddings
+# and isolates, word joiners, the byte order mark, interlinear annotations
+_CONTROL = re.compile('[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff'
+                      '\ufff9-\ufffb]')
+_ADDRESS = re.compile(r'(?i)\b([a-z][a-z0-9+.\-]*):(?=//)|\b(www)\.')
+_PUNCTUATION = re.compile(r'([!-/:-@\[-`{-~])')  # every ASCII punctuation character
 
 
 def _clean(text, limit):
-    """One line of at most `limit` characters, without control characters."""
-    text = re.sub(r'[\x00-\x1f\x7f]+', ' ', str(text)).strip()
+    """One line of at most `limit` characters, without control or invisible formatting
+    characters, its web addresses defanged: safe for a terminal, a spreadsheet cell and,
+    once markdown_text() has escaped it, Markdown."""
+    text = ' '.join(_CONTROL.sub(' ', str(text)).split())
+    text = _ADDRESS.sub(lambda match: f'{match[1]}[:]' if match[1] else f'{match[2]}[.]', text)
     return text if len(text) <= limit else text[:limit - 1] + '…'
+
+
+one_line = _clean
+
+
+def markdown_text(text):
+    """Inert text (see _clean) with every ASCII punctuation character backslash-escaped: in
+    Markdown it renders as written, as plain text inside our own structure."""
+    return _PUNCTUATION.sub(r'\\\1', _clean(text, 10**6))
+
+
+def name_text(name):
+    """A submission's name for the gradebook and the terminal: each control or invisible
+    character shown as its escape (`\\x1b`) and web addresses defanged, but nothing else
+    changed, so that two names stay apart and none can move the cursor."""
+    shown = _CONTROL.sub(lambda match: match[0].encode('unicode_escape').decode('ascii'), name)
+    return _ADDRESS.sub(lambda match: f'{match[1]}[:]' if match[1] else f'{match[2]}[.]', shown)
+
+
+def _inert_report(report):
+    """A copy of a harness.Report whose failure messages and notes (which hold what the
+    student's code raised or sent) are markdown_text(); our own texts (titles, mistakes) stay."""
+    def failure(item):
+        return dataclasses.replace(item, message=markdown_text(item.message))
+
+    cases = [dataclasses.replace(case, failures=[failure(f) for f in case.failures],
+                                 notes=[markdown_text(note) for note in case.notes]) for case in report.cases]
+    stopped = report.stopped and failure(report.stopped)
+    return dataclasses.replace(report, cases=cases, stopped=stopped)
 
 
 def feedback_text(graded):
     row = graded.row
-    lines = [f'# Feedback: {row["submission"]}', '']
+    lines = [f'# Feedback: {markdown_text(row["submission"])}', '']
     if row['status'] == 'ok':
         lines.append(f'Score: {row["score"]:g}% ({row["passed"]} of {row["passed"] + row["failed"]} test cases '
                      'passed).')
     else:
-        lines.append(f'Your notebook could not be graded (status: {row["status"]}): {row["detail"]}.')
+        lines.append(f'Your notebook could not be graded (status: {row["status"]}): {markdown_text(row["detail"])}.')
     if graded.notes:
-        lines += ['', 'Notes:'] + [f'- {note}' for note in graded.notes]
+        lines += ['', 'Notes:'] + [f'- {markdown_text(note)}' for note in graded.notes]
     if graded.report is not None:
-        lines += ['', graded.report.to_markdown()]
-    return _no_html('\n'.join(lines).rstrip('\n') + '\n')
-
-
-def _no_html(markdown):
-    """The feedback with every `<` that could open an HTML tag, comment or declaration in
-    Markdown (CommonMark: `<` then a letter, `/`, `!` or `?`) written as `&lt;`: a student's
-    exception text or file name must not render as HTML in a learning platform. Our own
-    text holds no HTML; `a < b` and `<=` stay as they are."""
-    return re.sub(r'<(?=[A-Za-z/!?])', '&lt;', markdown)
+        lines += ['', _inert_report(graded.report).to_markdown()]
+    return '\n'.join(lines).rstrip('\n') + '\n'
 
 
 def _safe_filename(name):

@@ -376,7 +376,8 @@ def _grade(root, config, seed, log, elapsed):
         return zero(config, problem, elapsed())
     name = os.path.basename(path)
     try:
-        data = batch._read_regular_file(path)
+        with batch._open_regular_file(path) as file:
+            data = file.read()
     except Exception as exc:  # noqa: BLE001 - a link, a FIFO, too large: said to the student
         return zero(config, f'Your notebook {name} could not be read: {exc}.', elapsed())
     isolation, drop, isolation_text = choose_isolation(config, log)

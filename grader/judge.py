@@ -2,6 +2,7 @@
 outputs from the reference and the known mistakes' outputs (instructor side). No
 submission's code runs here: the children send observations, Judge.judge() makes the report."""
 
+import dataclasses
 import json
 import os
 import threading
@@ -136,11 +137,24 @@ class Judge:
                 if observation.case_id != case.id:
                     problem = 'the result that came back belongs to another case'
                 else:
-                    return observation
+                    return _one_line_texts(observation)
             except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
                 problem = f'the result that came back is malformed ({_clean(str(exc), 200)})'
         failure = rl_harness.Failure(rl_harness.Kind.NOT_RUN, problem, case.function)
         return self.rl_tests.Observation(case.id, failure)
+
+
+def _one_line_texts(observation):
+    """The observation with every text the child wrote (what the student's code raised, the
+    names of the types it returned, why a gradient failed) made one inert line
+    (feedback._clean), before any of it is put into a message."""
+    failure = observation.failure and dataclasses.replace(observation.failure,
+                                                          message=_clean(observation.failure.message, 2000))
+    outputs = tuple(dataclasses.replace(output, type=_clean(output.type, 50),
+                                        dtype=output.dtype and _clean(output.dtype, 50))
+                    for output in observation.outputs)
+    errors = {name: _clean(error, 2000) for name, error in observation.gradient_errors.items()}
+    return dataclasses.replace(observation, failure=failure, outputs=outputs, gradient_errors=errors)
 
 
 _JUDGES = {}  # (seed, hidden file, its mtime): Judge -- runs of one process with the same seed share them

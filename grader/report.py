@@ -86,7 +86,7 @@ def class_summary(records):
         'isolated': collections.Counter(row['isolated'] for row in rows),
         'groups': groups, 'cases': cases, 'sections': sections,
         'mistakes': [(mistake_id, entry['title'], entry['submissions']) for mistake_id, entry in ranked],
-        'problems': [row for row in rows if row['status'] in ('timeout', 'error')],
+        'problems': [row for row in rows if row['status'] != 'ok'],  # timeouts, errors, no PPO class, not a notebook
         'full_marks': sum(score == 100 for score in scores),
     }
 
@@ -261,7 +261,7 @@ def class_report_html(records, batch, shard, runs):
         parts.append(_table(['mistake', 'submissions', 'which'], rows, numeric=(1,)))
     else:
         parts.append(f'<p>No known mistake was named in the {ran} submissions whose cases ran.</p>')
-    parts.append('<h2>Timeouts and errors</h2>')
+    parts.append('<h2>Timeouts, errors and notebooks that could not be graded</h2>')
     if summary['problems']:
         parts.append(_table(['submission', 'status', 'detail'],
                             [[_text(row['submission'], 200), html.escape(row['status']), _text(row['detail'])]

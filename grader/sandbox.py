@@ -1,9 +1,11 @@
 """Where a submission's code runs: pre-forked, pre-imported templates, sandboxed with
 bubblewrap (instructor side; used by grade.py).
 
-A Template is one long-lived process (grader/child.py) that has imported torch and the
-student-side modules; for every submission it forks a child that runs the submission
-and writes plain data to a pipe that only this process reads, size-bounded. With
+A Template is one long-lived process (grader/child.py) that has imported torch, IPython
+and the student-side modules; for every submission it forks a child that reads the
+submission's notebook (its bytes arrive in the job, copied by the kernel: this process
+never holds them), runs it and writes plain data to a pipe that only this process reads,
+size-bounded. With
 isolation (bubblewrap, Linux), the template runs in a sandbox that sees only the Python
 environment and the kit folder (the student-side modules), read-only, with no network and
 its own PID namespace that dies with grade.py; each child additionally gets its own
@@ -24,12 +26,15 @@ import sys
 import tempfile
 import time
 
+from grader.child import NOTEBOOK_LIMIT
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # the kit's root
 CHILD_SCRIPT = 'grader_child.py'   # grader/child.py, as the sandbox's kit folder holds it
 # what a student's notebook may import from the kit, and nothing else (never ppo_reference.py,
 # instructor/, grader/, hidden tests, submissions or the output folder): what release/ holds
 STUDENT_FILES = ('rl_tests.py', 'rl_gui.py', 'rl_kit')
 RESULT_LIMIT = 8 * 2**20         # bytes a child may send back
+ATTACHMENT_LIMIT = NOTEBOOK_LIMIT + 1  # bytes of a notebook copied into a job (the child refuses more)
 READY_TIMEOUT = 300.0            # seconds for a template's imports (a loaded 2-core machine)
 GRACE = 10.0                     # seconds beyond a job's timeout before the template counts as hung
 SANDBOX_HOME = '/tmp'
@@ -201,15 +206,18 @@ class Template:
             return None
         return message if isinstance(message, dict) else None
 
-    def run(self, job, timeout, memory_mb):
-        """Runs one job (bytes of JSON) in a fresh child; returns its Outcome. Raises
-        SandboxError if the template itself stopped answering (it is then closed)."""
+    def run(self, job, timeout, memory_mb, attachment=b'', uid=None):
+        """Runs one job in a fresh child; returns its Outcome. job: a line of JSON (bytes);
+        attachment: what follows it, bytes or an open file copied by the kernel (a
+        notebook: never read into this process); uid: the child's (default: the
+        template's). Raises SandboxError if the template itself stopped answering (it is
+        then closed)."""
         if self.control is None:
             raise SandboxError('the grading template is closed')
-        job_file = _anonymous_file(job)
+        job_file = _anonymous_file(job + b'\n', attachment)
         read_end, write_end = os.pipe()
         try:
-            request = {'timeout': timeout, 'memory_mb': memory_mb, 'uid': self.uid}
+            request = {'timeout': timeout, 'memory_mb': memory_mb, 'uid': self.uid if uid is None else uid}
             try:
                 socket.send_fds(self.control, [json.dumps(request).encode()], [job_file.fileno(), write_end])
             except OSError as exc:
@@ -247,14 +255,35 @@ class Template:
             self.process = None
 
 
-def _anonymous_file(data):
-    """A file without a name holding `data`, positioned at its start."""
+def _anonymous_file(data, attachment=b''):
+    """A file without a name holding `data` then `attachment` (bytes, or the rest of an open
+    file, copied by the kernel where it can: this process's memory does not grow with it),
+    positioned at its start."""
     if hasattr(os, 'memfd_create'):
         fd = os.memfd_create('job', os.MFD_CLOEXEC)
         file = open(fd, 'w+b')
     else:
         file = tempfile.TemporaryFile()
     file.write(data)
+    if isinstance(attachment, bytes):
+        file.write(attachment[:ATTACHMENT_LIMIT])
+    else:
+        file.flush()
+        left = ATTACHMENT_LIMIT
+        try:
+            while left > 0:
+                sent = os.sendfile(file.fileno(), attachment.fileno(), None, min(left, 1 << 24))
+                if not sent:
+                    break
+                left -= sent
+        except (AttributeError, OSError):  # no sendfile here (e.g. macOS): copied in chunks
+            file.seek(0, os.SEEK_END)
+            while left > 0:
+                chunk = attachment.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                file.write(chunk)
+                left -= len(chunk)
     file.flush()
     file.seek(0)
     return file

@@ -61,12 +61,12 @@ def folder_identity(paths):
     """A hash of the notebooks' names and contents. A file that grading refuses to read (a
     symbolic link, a FIFO, one too large) counts by its name and why, never followed."""
     from grader import batch
-    from grader.notebooks import NotANotebook
     digest = hashlib.sha256()
     for path in paths:
         try:
-            content = _sha256(batch._read_regular_file(path))
-        except (NotANotebook, OSError) as exc:
+            with batch._open_regular_file(path) as file:  # streamed: the parent never holds a notebook
+                content = hashlib.file_digest(file, 'sha256').hexdigest()
+        except (batch.NotANotebook, OSError) as exc:
             content = f'unread: {type(exc).__name__}'
         digest.update(os.fsencode(os.path.basename(path)) + b'\0' + content.encode() + b'\n')
     return digest.hexdigest()

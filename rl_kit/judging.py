@@ -78,11 +78,11 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
     explains an output. Returns a harness.CaseResult.
 
     trusted=False is for an observation that comes from a process the student controls
-    (the grader's sandbox): there, what the student's code says about its outputs (their
-    type, shape, dtype, whether they require gradients, whether the inputs changed) could
-    be a lie, so those checks become notes that do not count. The verdict then rests on
-    what cannot be forged without a correct computation: the values, that they are
-    float32 numbers, and the losses' gradients compared with the reference's."""
+    (the grader's sandbox). What the student's code reports about its outputs (their type,
+    shape, dtype, whether they require gradients, whether the inputs changed) counts as in
+    the student's own report, so that both give one verdict. A lie there can hide such a
+    failure only where the values are right, never score above correct code: the values
+    are also checked to be float32 numbers, the losses' gradients against the reference's."""
     expected = _values(expected)
     mistakes = {mistake: _values(outputs) for mistake, outputs in (mistakes or {}).items()}
     result = CaseResult(section=case.section or case.group, group=case.group, title=case.title)
@@ -100,11 +100,7 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         result.checks += 1
         output = outputs.get(name)
         problem = _form_problem(case, name, output)
-        if not trusted and (problem is None or problem.kind in SELF_REPORTED) and output is not None \
-                and output.values is not None and len(output.values) == math.prod(_expected_shape(case)):
-            if problem is not None:
-                result.notes.append(f'Not counted (reported by your code, which the grader cannot check): '
-                                    f'{problem.message}.')
+        if problem is None and not trusted:  # what the values show, whatever the untrusted report claims
             problem = _value_form_problem(case, name, output)
         if problem is not None:
             result.failures.append(problem)
@@ -146,16 +142,8 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         result.checks += 1
         if observed.inputs_changed:
             message = (f'{case.function}() changed its input tensors in place; work on copies (e.g. x = x.clone())')
-            if trusted:
-                result.failures.append(Failure(Kind.IN_PLACE, message, case.function))
-            else:
-                result.notes.append(f'Not counted (reported by your code, which the grader cannot check): {message}.')
+            result.failures.append(Failure(Kind.IN_PLACE, message, case.function))
     return result
-
-
-# What only the student's own process can tell: judged where the student runs the tests,
-# a note in the grader (judge(trusted=False)).
-SELF_REPORTED = {Kind.WRONG_TYPE, Kind.WRONG_SHAPE, Kind.WRONG_DTYPE, Kind.GRADIENT}
 
 
 def _expected_shape(case):

@@ -2,6 +2,8 @@
 gives them (shipped to students). A case's weights are a recipe, ('course', seed) or ('live',
 seed), so that a case crosses a process boundary as data."""
 
+import functools
+
 import numpy as np
 import torch
 from torch import nn
@@ -26,9 +28,11 @@ def course_weights(rng):
     return weights
 
 
+@functools.lru_cache(maxsize=64)  # a case's weights are set for every class observed on it: drawn once
 def live_weights(seed):
     """Weights under which the critic is alive: values of order 1 to 10 that differ from
-    state to state (under the course's weights its ReLUs are dead and v(s) = 0)."""
+    state to state (under the course's weights its ReLUs are dead and v(s) = 0).
+    ((weight, bias), ...), shared by every call with this seed: copy before changing them."""
     rng = np.random.Generator(np.random.PCG64(seed))
     weights = []
     for index, (out_features, in_features) in enumerate(layer_shapes()):
@@ -37,7 +41,7 @@ def live_weights(seed):
         if index == 5:  # the critic's output layer: spread the values over roughly -10 .. 10
             weight, bias = 3.0 * weight, bias + rng.uniform(-2.0, 2.0)
         weights.append((weight, bias))
-    return weights
+    return tuple(weights)
 
 
 def linear_layers(network):

@@ -562,12 +562,21 @@ class ZeroesInputsAfterwards(PPO):
         return result
 
 
-@pytest.mark.parametrize('cls', [DetachedLosses, ReturnsFloat64, ModifiesInputs, ZeroesInputsAfterwards, ReturnsColumn, ReturnsNumpy,
-                                 ReturnsAttachedAdvantages, LossWithDetachedClipTerm, LossesNotAveraged, NotStarted,
+@pytest.mark.parametrize('cls', [DetachedLosses, LossWithDetachedClipTerm, LossesNotAveraged, NotStarted,
                                  ppo_mistakes.mutant('no_lambda')])
 def test_in_the_grader_lying_about_the_outputs_gains_nothing(cls):
     honest, lying = untrusted_report(cls), untrusted_report(cls, forge=True)
     assert lying.cases_passed <= honest.cases_passed, (honest.summary_line(), lying.summary_line())
+
+
+@pytest.mark.parametrize('cls', [ReturnsFloat64, ModifiesInputs, ZeroesInputsAfterwards, ReturnsColumn, ReturnsNumpy,
+                                 ReturnsAttachedAdvantages])
+def test_in_the_grader_what_the_notebook_counts_counts(cls):
+    """Type, shape, dtype, detached, inputs changed: the grader's verdict is the notebook's.
+    A forger can hide such a failure of its own (only where its values are right), never
+    score above correct code."""
+    assert untrusted_report(cls).cases_passed == live_report(cls, 11).cases_passed < NUMBER_OF_CASES
+    assert untrusted_report(cls, forge=True).cases_passed <= untrusted_report(PPO).cases_passed
 
 
 def test_in_the_grader_what_cannot_be_forged_still_fails():
@@ -580,7 +589,7 @@ def test_in_the_grader_what_cannot_be_forged_still_fails():
     assert untrusted_report(ComputesInFloat64, forge=True).cases_passed == 0  # and forging drops the gradients
     detached = untrusted_report(LossWithDetachedClipTerm, forge=True)
     assert not detached and {f.kind for f in detached.failures()} == {Kind.GRADIENT}
-    # what it cannot check is said, not counted
+    # what only the student's process can tell counts as in the student's report: one verdict
     inplace = untrusted_report(ZeroesInputsAfterwards)
-    assert inplace and any('Not counted (reported by your code' in note for case in inplace.cases
-                           for note in case.notes)
+    assert {f.kind for f in inplace.failures()} == {Kind.IN_PLACE}
+    assert inplace.cases_passed == live_report(ZeroesInputsAfterwards, 11).cases_passed

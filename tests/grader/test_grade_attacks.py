@@ -17,8 +17,9 @@ import nbformat
 import pytest
 
 from grader import batch as grade
-from test_grade import HIDDEN, SEED, TIMEOUT, SUBMISSIONS  # the same seed: the run shares its cases' work
+from test_grade import CELL_TIMEOUT, HIDDEN, SEED, TIMEOUT, SUBMISSIONS  # the same seed: the run shares its cases' work
 from test_grade import needs_bubblewrap
+from markdown_check import rendered
 
 pytestmark = needs_bubblewrap  # never run these unsandboxed
 
@@ -364,6 +365,146 @@ BATCH_ATTACKS = {
 CONTROLS = ['alice_correct', 'bob_no_lambda', 'erin_not_started', 'heidi_os_exit']
 
 
+# --- the red team: attacks on the notebook run itself (IPython, signals, modules, magics) ----
+
+def with_cells(*sources, base=SUBMISSIONS['alice_correct'], first=False):
+    """The notebook with code cells added at the end (or before everything, first=True)."""
+    notebook = nbformat.reads(base, as_version=4)
+    cells = [nbformat.v4.new_code_cell(source.strip('\n')) for source in sources]
+    notebook.cells = cells + notebook.cells if first else notebook.cells + cells
+    return nbformat.writes(notebook)
+
+
+GC_HUNT = """
+import gc, torch
+import rl_tests
+# anything in this process that looks like an expected value: never here, the parent keeps them
+_found = [o for o in gc.get_objects() if isinstance(o, dict) and {'advantages', 'critic_targets'} <= set(o)]
+def _lookup(self, states, *args):
+    for found in _found:
+        values = found['advantages']
+        if hasattr(values, '__len__') and len(values) == len(states):
+            return torch.as_tensor(values).float(), torch.as_tensor(found['critic_targets']).float()
+    raise RuntimeError(f'{len(_found)} candidates, none fits')
+PPO.compute_advantages = _lookup
+"""
+
+# the child's own json.dumps answers for it: a perfect-looking result with the values rl_kit stores
+JSON_PATCH = """
+import json, sys
+import rl_tests
+_dumps = json.dumps
+def _forged(result, **kwargs):
+    if isinstance(result, dict) and 'observations' in result:
+        stored = rl_tests.stored()['expected']
+        result['observations'] = [
+            {'case_id': case_id, 'failure': None, 'gradients': {}, 'gradient_errors': {}, 'inputs_changed': False,
+             'outputs': [{'name': name, 'type': 'Tensor', 'shape': [len(v)] if isinstance(v, list) else [],
+                          'dtype': 'torch.float32', 'requires_grad': name.endswith('loss'),
+                          'values': v if isinstance(v, list) else [v]} for name, v in values.items()
+                         if not name.endswith('.grad')]}
+            for case_id, values in stored.items()]
+    return _dumps(result, **kwargs)
+json.dumps = _forged
+sys.modules['json'].dumps = _forged
+"""
+
+ATEXIT = """
+import atexit, os
+atexit.register(lambda: [os.write(fd, b'{"status": "ok", "observations": []}') for fd in range(3, 30)])
+"""
+
+# the cell-timer's signal blocked, and setitimer made a no-op: later cells cannot be interrupted
+UNINTERRUPTIBLE = """
+import signal
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+signal.setitimer = lambda *args: (0.0, 0.0)
+"""
+
+SWALLOWS_INTERRUPTS = """
+%%capture
+import time
+while True:
+    try:
+        time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+"""
+
+RUN_MAGICS = """
+%run /kit/grader_child.py 3
+%load /kit/rl_tests.py
+%env GRADER_REBIND=[["/", "/"]]
+get_ipython().ask_exit()
+exit()
+"""
+
+HUGE_OUTPUT = """
+for _ in range(200):
+    print('x' * 10**6)
+'y' * 10**8
+"""
+
+DEEP_RECURSION = """
+import sys
+sys.setrecursionlimit(10**7)
+def down(n):
+    return down(n + 1) + 1
+down(0)
+"""
+
+CLOSE_EVERYTHING = """
+import os
+os.closerange(3, 1024)
+"""
+
+SHADOW_RL_TESTS = """
+%%writefile rl_tests.py
+def observe(PPO, case):
+    raise SystemExit('the grader is now mine')
+"""
+SHADOW_IMPORT = """
+import sys
+sys.modules.pop('rl_tests', None)
+import rl_tests  # the one just written, first on the path
+"""
+
+UNPRINTABLE = '''
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError('no text for you')
+
+def _raise(self, *args):
+    raise Unprintable()
+raise Unprintable()
+'''
+UNPRINTABLE_METHOD = 'PPO.compute_advantages = _raise'
+
+RED_TEAM = {  # name: (notebook, status, score)
+    'red_gc_hunt_for_expected_values': (with_cells(GC_HUNT, base=EMPTY), 'ok', 0.0),
+    'red_json_dumps_patched': (with_cells(JSON_PATCH, base=EMPTY), 'ok', 0.0),
+    'red_atexit_writes_a_result': (with_cells(ATEXIT), 'ok', 100.0),
+    'red_uninterruptible_then_loops': (with_cells(UNINTERRUPTIBLE, 'while True:\n    pass'), 'timeout', 0.0),
+    'red_swallows_every_interrupt': (with_cells(SWALLOWS_INTERRUPTS), 'timeout', 0.0),
+    # it is its PID namespace's first process: a SIGSTOP from inside does not stop it
+    'red_stops_itself': (with_cells('import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)'), 'ok', 100.0),
+    'red_processes_and_threads': (with_cells('import multiprocessing\nmultiprocessing.Pool(2).map(abs, [1, 2])',
+                                             'import ctypes\nassert ctypes.CDLL(None).fork() == -1'), 'ok', 100.0),
+    'red_run_and_load_magics': (with_cells(RUN_MAGICS), 'ok', 100.0),
+    'red_undoes_the_grading_flag': (with_cells('%env NBGRADER_EXECUTION=no', first=True), 'ok', 100.0),
+    'red_huge_output': (with_cells(HUGE_OUTPUT), 'ok', 100.0),
+    # millions of frames in 3 s; unwinding them after the interrupt takes longer than the submission has
+    'red_deep_recursion': (with_cells(DEEP_RECURSION), 'timeout', 0.0),
+    'red_closes_the_result_pipe': (with_cells(CLOSE_EVERYTHING), 'error', 0.0),
+    'red_shadows_rl_tests': (with_cells(SHADOW_RL_TESTS, SHADOW_IMPORT, base=EMPTY), 'ok', 0.0),
+    'red_keyboard_interrupt_and_sys_exit': (with_cells('raise KeyboardInterrupt', 'import sys\nsys.exit(0)'), 'ok',
+                                           100.0),
+    'red_three_thousand_cells_first': (with_cells(*['x = 1'] * 3000, first=True), 'ok', 100.0),
+    # its exception cannot be put into words: the cell is noted without its text, the tests stop
+    'red_unprintable_exception': (with_cells(UNPRINTABLE, UNPRINTABLE_METHOD), 'error', 0.0),
+}
+
+
 def sandbox_processes():
     """Live processes running as a sandbox uid of this process's runs, or with the survivor's mark."""
     ours = grade.run_uids()
@@ -390,6 +531,7 @@ def attacked(tmp_path_factory):
     port = listener.getsockname()[1]
     folder = tmp_path_factory.mktemp('attacks')
     submissions = {**CHEATS_ON_EMPTY, **CHEATS_ON_WRONG, **BATCH_ATTACKS,
+                   **{name: notebook for name, (notebook, _, _) in RED_TEAM.items()},
                    'attack_probe_view': with_class_body(probe_view(port)),
                    **{name: SUBMISSIONS[name] for name in CONTROLS}}
     for name, text in submissions.items():
@@ -407,7 +549,8 @@ def attacked(tmp_path_factory):
     grade.tempfile.mkdtemp = mkdtemp
     os.environ['GRADER_TEST_SECRET'] = SECRET
     try:
-        rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, jobs=2, seed=SEED, isolation='bwrap',
+        rows = grade.grade_folder(str(folder), str(out), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, jobs=2, seed=SEED,
+                                  isolation='bwrap',
                                   hidden=str(hidden))
     finally:
         grade.tempfile.mkdtemp = real_mkdtemp
@@ -418,6 +561,7 @@ def attacked(tmp_path_factory):
     for name in CONTROLS:
         (controls / f'{name}.ipynb').write_text(SUBMISSIONS[name], encoding='utf-8')
     clean = grade.grade_folder(str(controls), str(tmp_path_factory.mktemp('controls-out')), timeout=TIMEOUT,
+                               cell_timeout=CELL_TIMEOUT,
                                jobs=2, seed=SEED, isolation='bwrap', hidden=str(hidden))
     time.sleep(max(0.0, finished + 6 - time.monotonic()))  # a survivor would have acted by now
     return dict(folder=folder, out=out, rows={row['submission']: row for row in rows}, submissions=submissions,
@@ -463,13 +607,29 @@ def test_the_honest_rows_are_unchanged(attacked):
 @pytest.mark.parametrize('name,status', [
     ('attack_garbage_result', 'error'),
     ('attack_huge_result', 'error'),
-    ('attack_surrogates', 'error'),
-    ('attack_csv_injection', 'error'),
+    ('attack_surrogates', 'no PPO class'),  # they raise in the class body: the class is not defined
+    ('attack_csv_injection', 'no PPO class'),
 ])
 def test_what_a_batch_attack_gets(attacked, name, status):
     row = attacked['rows'][name]
     assert row['status'] == status and row['score'] == 0.0, row
     assert len(row['detail']) <= grade.DETAIL_LIMIT and '\n' not in row['detail']
+
+
+@pytest.mark.parametrize('name', sorted(RED_TEAM))
+def test_the_red_team_gets_the_right_row(attacked, name):
+    _, status, score = RED_TEAM[name]
+    row = attacked['rows'][name]
+    assert (row['status'], row['score']) == (status, score), row
+    assert len(row['detail']) <= grade.DETAIL_LIMIT and '\n' not in row['detail']
+
+
+def test_the_red_team_rows_say_why(attacked):
+    rows = attacked['rows']
+    assert rows['red_deep_recursion']['detail'] == f'did not finish within {TIMEOUT} s (an infinite loop?)'
+    assert rows['red_closes_the_result_pipe']['detail'].startswith('the grading process exited with code 71')
+    feedback = rendered(attacked['out'] / 'feedback' / 'red_undoes_the_grading_flag.md')
+    assert 'was interrupted after' in feedback  # it trained: its training cell ran until its cap
 
 
 def test_a_submission_is_one_process(attacked):
@@ -510,3 +670,69 @@ def test_lone_surrogates_are_written_safely(attacked):
     assert '\\udcff' in text
     feedback = (attacked['out'] / 'feedback' / 'attack_surrogates.md').read_text(encoding='utf-8')
     assert 'lone surrogates' in feedback
+
+
+# --- no channel between two submissions ---------------------------------------------------
+
+# x86_64 and aarch64 numbers of add_key and keyctl (asm/unistd.h)
+KEY_CALLS = "{'x86_64': (248, 250), 'aarch64': (217, 219)}[__import__('platform').machine()]"
+CHANNEL_PLACES = "['/tmp/channel', '/dev/shm/channel', os.path.expanduser('~/channel'), 'channel', '../channel', " \
+                 "'/kit/channel', '/channel']"
+
+LEAVE = f'''
+def _leave():
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    add_key, _ = {KEY_CALLS}
+    key = libc.syscall(add_key, b'user', b'grader-channel', b'{SECRET}', {len(SECRET)}, -4)  # the user keyring
+    key_errno = ctypes.get_errno()
+    written = 0
+    for place in {CHANNEL_PLACES}:
+        try:
+            with open(place, 'w') as file:
+                file.write('{SECRET}')
+            written += open(place).read() == '{SECRET}'
+        except OSError:
+            pass
+    shm = libc.shmget(4711, 4096, 0o1666)  # System V shared memory, IPC_CREAT
+    return f'LEFT key={{key}} errno={{key_errno}} written={{written}} shm={{int(shm >= 0)}} uid={{os.getuid()}} ' \\
+           f'hash={{hash("grader")}} END'
+raise RuntimeError(_leave())
+'''
+
+READ = f'''
+def _read():
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    _, keyctl = {KEY_CALLS}
+    key = libc.syscall(keyctl, 10, -4, b'user', b'grader-channel', 0)  # KEYCTL_SEARCH in the user keyring
+    found = int(key >= 0)
+    for place in {CHANNEL_PLACES}:
+        try:
+            found += '{SECRET}' in open(place).read()
+        except OSError:
+            pass
+    found += libc.shmget(4711, 0, 0) >= 0
+    return f'READ found={{found}} uid={{os.getuid()}} hash={{hash("grader")}} END'
+raise RuntimeError(_read())
+'''
+
+
+def fields(detail, start):
+    return dict(item.split('=') for item in detail.split(start + ' ')[1].split(' END')[0].split())
+
+
+def test_one_submission_leaves_nothing_the_next_can_read(tmp_path):
+    folder = tmp_path / 'channel'
+    folder.mkdir()
+    (folder / 'a_leaves.ipynb').write_text(with_class_body(LEAVE), encoding='utf-8')
+    (folder / 'b_reads.ipynb').write_text(with_class_body(READ), encoding='utf-8')
+    rows = grade.grade_folder(str(folder), str(tmp_path / 'out'), timeout=TIMEOUT, cell_timeout=CELL_TIMEOUT, jobs=1,
+                              seed=SEED, isolation='bwrap')  # one slot: b runs right after a, in the same template
+    left, read = fields(rows[0]['detail'], 'LEFT'), fields(rows[1]['detail'], 'READ')
+    assert (left['key'], left['errno']) == ('-1', '1'), left  # add_key: EPERM
+    assert int(left['written']) >= 2 and left['shm'] == '1', left  # it could write: /tmp, /dev/shm, its folder...
+    assert read['found'] == '0', read  # ...and none of it reaches the next submission
+    if os.geteuid() == 0:
+        assert left['uid'] != read['uid']  # a uid of its own: nothing a uid owns outlives the submission
+    assert left['hash'] == read['hash']  # PYTHONHASHSEED is fixed: runs are deterministic
