@@ -19,6 +19,7 @@ computes the expected values live.
 
 import functools
 import json
+import math
 import os
 import sys
 
@@ -137,8 +138,8 @@ def check_ready(PPO):
 
 
 def assert_group(PPO, group):
-    """For a grading cell worth points (e.g. nbgrader's): runs the cases of one group,
-    prints their report and raises AssertionError if any fails."""
+    """For a grading cell worth points (e.g. nbgrader's): runs the cases of one group; prints
+    one line if they all pass, else shows their report and raises AssertionError."""
     if group not in GROUPS:
         raise ValueError(f'assert_group: group must be one of {list(GROUPS)}, got {group!r}')
     problem = wrong_call(PPO, 'assert_group')
@@ -146,9 +147,11 @@ def assert_group(PPO, group):
         raise AssertionError(problem)
     level = feedback_level()
     report = collect(test_ppo(PPO, groups=(group,)))
+    if report:
+        print(f'{GROUPS[group]}: {report.summary_line(level)}')
+        return
     harness.show(report, level)
-    if not report:
-        raise AssertionError(f'{GROUPS[group]}: {report.summary_line(level)}')
+    raise AssertionError(f'{GROUPS[group]}: {report.summary_line(level)}')
 
 
 # ------------------------------------------------------------------------------------
@@ -348,7 +351,8 @@ def _rates(rng, fresh):
         return 0.9, 0.8
     while True:
         gamma, lmbda = round(float(rng.uniform(0.8, 0.95)), 2), round(float(rng.uniform(0.5, 0.85)), 2)
-        if min(abs(gamma - lmbda), abs(gamma * lmbda - lmbda), gamma - gamma * lmbda) > 0.06:
+        decay = math.prod((gamma, lmbda))
+        if min(abs(gamma - lmbda), abs(decay - lmbda), gamma - decay) > 0.06:
             return gamma, lmbda
 
 
@@ -378,7 +382,7 @@ def _gae_probe(id, title, rng, probe, T, inputs, design, gamma, lmbda):
 def decay_probe(id, rng, fresh=False):
     """One environment, a critic worth 0 everywhere and a single reward R at step T - 2, then a
     step with nothing in it: a_t = R (γλ)^(T-2-t), so the decay per step reads straight off."""
-    T = int(rng.integers(5, 8)) if fresh else 6
+    T = 6
     gamma, lmbda = _rates(rng, fresh)
     reward = _grid(rng, 1, -3, 3, avoid=(0,))[0] if fresh else 2.0
     rewards = [0.0] * T

@@ -256,9 +256,10 @@ def choose_isolation(isolation, kit, log):
 
 
 def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jobs=2, progress=None,
-                 isolation='auto', seed=None, log=_stderr):
+                 isolation='auto', seed=None, log=_stderr, feedback='fix'):
     """Grades every notebook of `submissions`; writes the gradebook and feedback; returns the rows.
-    seed: the secret seed of the cases (default: a fresh random one; never written anywhere)."""
+    seed: the secret seed of the cases (default: a fresh random one; never written anywhere).
+    feedback: how much the feedback files give away, a level of rl_kit.harness.LEVELS."""
     paths = submission_paths(submissions)
     os.makedirs(os.path.join(out, 'feedback'), exist_ok=True)
     run_folder = tempfile.mkdtemp(prefix='grade-run-')
@@ -273,7 +274,7 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
         rows[index] = graded.row
         done += 1
         _write_atomically(os.path.join(out, 'feedback', filenames[index] + '.md'),
-                          feedback_text(graded))
+                          feedback_text(graded, feedback))
         if progress:
             progress(done, len(paths), graded.row)
 

@@ -2,6 +2,7 @@
 
     python grade.py SUBMISSIONS_DIR --out OUT_DIR [--timeout 60] [--memory-mb 2048]
                     [--hidden hidden_cases.py] [--jobs 2] [--isolation auto|bwrap|none]
+                    [--feedback verdict|located|named|fix]
 
 Every *.ipynb (any case) in SUBMISSIONS_DIR is graded on its own:
   1. Its code cells are read as Jupyter runs them, and only the code that defines things
@@ -18,7 +19,9 @@ Every *.ipynb (any case) in SUBMISSIONS_DIR is graded on its own:
      by running instructor/ppo_mistakes.py's wrong variants on the same inputs. Nothing the
      submission's process says about itself counts, other than its outputs.
 Writes OUT_DIR/gradebook.csv (one row per submission, written atomically by this process
-only) and OUT_DIR/feedback/<submission>.md (the report the student would see).
+only) and OUT_DIR/feedback/<submission>.md (the report the student would see), which gives
+away as much as --feedback says: verdict (which cases pass), located (where, and what kind of
+difference), named (the mistake), fix (its fix too; the default).
 
 Statuses: ok, timeout, error, no PPO class, not a notebook. `passed` and `failed` count
 test cases; `score` is the percentage of cases passed; `isolated` says whether the
@@ -36,6 +39,7 @@ from grader import sandbox
 from grader.batch import ISOLATION_CHOICES, grade_folder
 from grader.feedback import ERRORS
 from grader.judge import load_hidden_cases
+from rl_kit.levels import LEVELS as FEEDBACK_LEVELS
 
 
 def summary(rows):
@@ -69,6 +73,9 @@ def main(argv=None):
     parser.add_argument('--isolation', choices=ISOLATION_CHOICES, default='auto',
                         help='bwrap: require bubblewrap; none: plain processes; auto (default): bubblewrap if it '
                              'works here, else plain processes with a warning')
+    parser.add_argument('--feedback', choices=FEEDBACK_LEVELS, default='fix',
+                        help='how much the feedback files give away: verdict (which cases pass), located (where, and '
+                             'what kind of difference), named (the mistake), fix (its fix too; default)')
     args = parser.parse_args(argv)
     if not os.path.isdir(args.submissions):
         parser.error(f'not a folder: {args.submissions}')
@@ -89,7 +96,7 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         rows = grade_folder(args.submissions, args.out, args.timeout, args.memory_mb, hidden, args.jobs, progress,
-                            args.isolation)
+                            args.isolation, feedback=args.feedback)
     except sandbox.SandboxError as exc:
         parser.exit(1, f'grade.py: {exc}\n')
     print(summary(rows))

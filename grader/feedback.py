@@ -14,7 +14,9 @@ def _clean(text, limit):
     return text if len(text) <= limit else text[:limit - 1] + '…'
 
 
-def feedback_text(graded):
+def feedback_text(graded, level='fix'):
+    """The feedback Markdown of one graded submission; its report at a level of
+    rl_kit.harness.LEVELS ('verdict', 'located', 'named', 'fix')."""
     row = graded.row
     lines = [f'# Feedback: {row["submission"]}', '']
     if row['status'] == 'ok':
@@ -25,7 +27,7 @@ def feedback_text(graded):
     if graded.notes:
         lines += ['', 'Notes:'] + [f'- {note}' for note in graded.notes]
     if graded.report is not None:
-        lines += ['', graded.report.to_markdown()]
+        lines += ['', graded.report.to_markdown(level)]
     return _no_html('\n'.join(lines).rstrip('\n') + '\n')
 
 

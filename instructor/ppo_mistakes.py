@@ -199,7 +199,7 @@ def wrong_losses(ac, states, actions, advantages, critic_targets, log_probs_old,
         actor_loss = 0.5 * actor_loss
     if 'actor_extra_term' in ids:  # an entropy bonus
         entropy = torch.distributions.Categorical(logits=ac.actor(states)).entropy()
-        actor_loss = actor_loss - 0.01 * entropy.mean()
+        actor_loss = actor_loss - 0.05 * entropy.mean()
 
     values = ac.compute_values(states)
     targets = (advantages if 'critic_uses_advantages' in ids else critic_targets).detach()

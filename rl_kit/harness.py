@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rl_kit.levels import LEVELS, check_level
+
 __all__ = ['Kind', 'Failure', 'Mistake', 'Finding', 'CaseResult', 'Report', 'LEVELS', 'WrongCall',
            'check_torch_tensor', 'call', 'FAILED', 'describe_exception', 'collect', 'run_tests', 'fmt']
 
@@ -251,16 +253,7 @@ def short(x, limit=6):
 # The report
 # ------------------------------------------------------------------------------------
 
-# How much a report gives away, least first: which cases pass; where and what kind of
-# difference; the mistake's name; its fix.
-LEVELS = ('verdict', 'located', 'named', 'fix')
 VALUE_KINDS = {Kind.WRONG_VALUE, Kind.GRADIENT}   # failures whose message says where a value is wrong
-
-
-def check_level(level):
-    if level not in LEVELS:
-        raise ValueError(f'level must be one of {", ".join(map(repr, LEVELS))}, got {level!r}')
-    return LEVELS.index(level)
 
 
 class WrongCall(Exception):

@@ -84,7 +84,7 @@ LOSS_MISTAKES = _entries(
      'log_probs - log_probs_old is log r_t: take exp() of it to get the ratio r_t.'),
     ('no_clipping', 'the ratio is not clipped', 'L^clip = - mean(min(r * a, clip(r, 1 - ε, 1 + ε) * a)).'),
     ('clip_bounds', 'the clip range is not [1 - ε, 1 + ε]',
-     'clip the ratio into [1 - ε, 1 + ε] with ε = self.epsilon: torch.clamp(ratio, 1 - epsilon, 1 + epsilon).'),
+     'clip the ratio into [1 - ε, 1 + ε], with ε = self.epsilon and no other bound.'),
     ('dual_clip', 'the loss of a negative advantage stops growing at a large ratio (a dual clip)',
      'the exercise\'s L^clip = - mean(min(r * a, clip(r) * a)) has no second clip: for a < 0 and a large r the '
      'unclipped term r * a is the minimum.'),

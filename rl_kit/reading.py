@@ -44,7 +44,8 @@ def read(cases, observations, expected):
     for case in cases:
         got = outputs.get(case.id)
         if case.probe in GAE_READERS and got and {'advantages', 'critic_targets'} <= set(got) and all(
-                np.all(np.isfinite(got[name])) for name in ('advantages', 'critic_targets')):
+                np.shape(got[name]) == (len(case.inputs['states']),) and np.all(np.isfinite(got[name]))
+                for name in ('advantages', 'critic_targets')):
             found = GAE_READERS[case.probe](case, got['advantages'], got['critic_targets'],
                                             _expected(expected, case))
             if found:
@@ -136,10 +137,15 @@ def _decay_fit(a, anchor, null, reward):
     return alpha, beta, decays
 
 
+def _gae_decay(case):
+    """γλ, the factor by which GAE's backward sum decays per step (the case's numbers)."""
+    return math.prod((case.gamma, case.lmbda))
+
+
 def _decay_words(case, decays):
     """(mistake id, sentence) for decays that are not γλ."""
     gamma, lmbda = case.gamma, case.lmbda
-    gl = gamma * lmbda
+    gl = math.prod((gamma, lmbda))
     should = f'GAE decays by γλ = {fmt(gl)}'
     if all(close(d, decays[0]) for d in decays):
         d = decays[0]
@@ -169,7 +175,7 @@ def read_decay(case, a, targets, expected):
         scale = _scale_reading(a, alpha, beta)
         if scale is not None:
             readings.append(scale)
-        if not all(close(d, case.gamma * case.lmbda) for d in decays):
+        if not all(close(d, _gae_decay(case)) for d in decays):
             mistake, words = _decay_words(case, decays)
             readings.append(Reading(mistake, words, ('advantages',)))
     elif wrong_advantages and mirrored is not None:
@@ -186,7 +192,7 @@ def read_decay(case, a, targets, expected):
     target_fit = _decay_fit(targets, anchor, null, reward)
     if target_fit is not None and close(target_fit[0], 1) and close(target_fit[1], 0, 1e-4):
         decays = target_fit[2]
-        if all(close(d, case.gamma) for d in decays) and not close(case.gamma, case.gamma * case.lmbda):
+        if all(close(d, case.gamma) for d in decays) and not close(case.gamma, _gae_decay(case)):
             readings.append(Reading('target_returns', f'your critic_targets decay by γ = {fmt(case.gamma)} per step '
                                     '(here, with a critic worth 0, they are the discounted rewards-to-go); they '
                                     'should be the advantages + v(s_t), which decay by γλ', ('critic_targets',)))
@@ -231,7 +237,7 @@ def read_ends(case, a, targets, expected):
         inflow = raw[row + 1] if row % T == 0 else 0.0   # the step after it: 0, unless a sum runs across
         if not close(inflow, 0, 1e-4):
             # either the sum stops here (a_t = δ_t) or it carries the next step over (a_t = δ_t + γλ a_{t+1})
-            hypotheses = [bootstrap, bootstrap - gamma * case.lmbda * inflow]
+            hypotheses = [bootstrap, bootstrap - math.prod((gamma, case.lmbda, inflow))]
             fits = [x for x in hypotheses if any(close(x, v) for v in _bootstrap_terms(kind, gamma, A, B, C).values())]
             if len(fits) != 1:
                 continue
@@ -390,7 +396,7 @@ def read_losses(cases, outputs, expected):
     for case in cases:
         got, want = outputs.get(case.id) or {}, expected.get(case.id, {})
         if 'actor_loss' in want and 'critic_loss' in want:
-            value = lambda name: float(got[name]) if name in got else None  # noqa: E731
+            value = lambda name: float(got[name]) if name in got and np.ndim(got[name]) == 0 else None  # noqa: E731
             probe = _Probe(case, value('actor_loss'), value('critic_loss'), float(want['actor_loss']),
                            float(want['critic_loss']))
             probes[probe.name] = probe
