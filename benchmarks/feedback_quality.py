@@ -17,6 +17,7 @@ no wrong mistake named, no contradiction, test_ppo under 3 s.
 import argparse
 import glob
 import importlib.util
+import json
 import os
 import statistics
 import sys
@@ -65,7 +66,8 @@ class GraderCases:
             self.judge.mistakes(case)
 
     def report(self, cls):
-        observations = [rl_tests.observe(cls, case).to_data() for case in self.judge.cases]
+        # as data, the way the sandboxed child sends it
+        observations = json.loads(json.dumps([rl_tests.observe(cls, case).to_data() for case in self.judge.cases]))
         return self.judge.judge(observations), self.judge.cases
 
 

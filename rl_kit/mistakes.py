@@ -118,6 +118,12 @@ LOSS_MISTAKES = _entries(
      'the critic target is critic_targets (= a + v(s_t)), not advantages.'),
 )
 
+# A mistake made of two others: named instead of them where both show (one bug, one name).
+PARTS = {'ignores_terminations': ('bootstraps_terminal', 'carries_over_terminations'),
+         'no_reset': ('carries_over_terminations', 'ignores_truncations')}
+GAE_MISTAKES.update({id_: Mistake(id_, GAE_MISTAKES[id_].title, GAE_MISTAKES[id_].fix, parts)
+                     for id_, parts in PARTS.items()})
+
 MISTAKES = {**GAE_MISTAKES, **LOSS_MISTAKES}  # id: Mistake
 
 

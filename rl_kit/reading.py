@@ -129,8 +129,8 @@ def _decay_fit(a, anchor, null, reward):
     raw = (a - beta) / (alpha * reward)
     decays = []
     for t in range(anchor - 1, -1, -1):
-        if abs(raw[t + 1]) < 1e-9:
-            return None
+        if abs(raw[t + 1]) < 1e-9 or abs(raw[t]) < 1e-6:
+            return None   # a step with nothing where GAE has something: no decay (a step skipped?)
         decays.append(raw[t] / raw[t + 1])
     if not all(-1e-3 <= d <= 1.05 for d in decays):
         return None
@@ -250,7 +250,7 @@ def read_ends(case, a, targets, expected):
                                     'to 0, but its δ_t still counts', ('advantages',), row))
             continue
         matches = [words for words, value in names.items() if close(bootstrap, value)]
-        if len(matches) != 1:
+        if close(raw[row], 0, 1e-4) or len(matches) != 1:   # nothing at all there (a step skipped?): no reading
             readings.append(Reading('', said, ('advantages',), row))
             continue
         uses = matches[0]
@@ -474,32 +474,47 @@ def _ratio_label(p, rho):
     return found[0] if len(found) == 1 else 'other'
 
 
+# The effective ratio -L / a each probe shows under the exercise's objective and under the
+# mistakes that choose the wrong term (labels of _ratio_label; a bound X reads as 'other').
+EXPECTED_LABELS = {'flat+': 'high', 'steep+': 'r', 'steep-': 'r', 'flat-': 'low', 'far-': 'r', 'inside': 'r'}
+FAMILIES = {
+    'max_not_min': {'flat+': 'r', 'steep+': 'low', 'steep-': 'high', 'flat-': 'r', 'far-': 'high', 'inside': 'r'},
+    'only_clipped': {'flat+': 'high', 'steep+': 'low', 'steep-': 'high', 'flat-': 'low', 'far-': 'high',
+                     'inside': 'r'},
+    'no_clipping': {'flat+': 'r', 'steep+': 'r', 'steep-': 'r', 'flat-': 'r', 'far-': 'r', 'inside': 'r'},
+}
+
+
 def _actor_mistakes(probes, labels):
     """{probe name: mistake id} for the probes whose effective ratio a known mistake explains,
-    judged from all probes together (min or max, where the clip acts, its bounds)."""
+    judged from all probes together: a mistake is named only where every probe agrees with it
+    (those it changes read what it gives, the others are right)."""
     label = {name: value[0] for name, value in labels.items()}
     rho = {name: value[1] for name, value in labels.items()}
-    found = {}
+    shown = [name for name in EXPECTED_LABELS if name in probes and probes[name].actor is not None]
     if labels and all(value == 'sign' for value in label.values()):
         return {name: 'actor_sign' for name in labels}
     for form, mistake in (('log r', 'ratio_without_exp'), ('1/r', 'inverted_ratio'), ('one', 'ratio_one')):
-        if form in label.values():
-            found.update({name: mistake for name, value in label.items() if value in (form, 'other')})
-    if found:
-        return found
-    unclipped_flat = label.get('flat+') == 'r' or label.get('flat-') == 'r'
-    clipped_steep = label.get('steep+') == 'low' or label.get('steep-') == 'high' or label.get('far-') == 'high'
-    family = 'max_not_min' if unclipped_flat and clipped_steep else 'only_clipped' if clipped_steep else \
-        'no_clipping' if unclipped_flat else ''
-    for name, value in label.items():
-        if family and value in ('r', 'low', 'high'):
-            found[name] = family
+        if form in label.values() and all(value in (form, 'other') for value in label.values()):
+            return {name: mistake for name in labels}
+
+    def agrees(predicted):
+        """Every probe shows what `predicted` ({probe: label}) says: read where it differs, right elsewhere."""
+        return all(label.get(name, EXPECTED_LABELS[name]) == predicted.get(name, EXPECTED_LABELS[name])
+                   for name in shown)
+
+    for mistake, predicted in FAMILIES.items():
+        if agrees(predicted):
+            return {name: mistake for name in labels}
     eps = next(iter(probes.values())).case.epsilon
-    for name, side in (('flat+', 'upper'), ('flat-', 'lower'), ('steep+', 'lower'), ('steep-', 'upper')):
-        if label.get(name) == 'other' and 0 < rho[name] < 2 and not close(rho[name], probes[name].r):
-            found[name] = 'clip_bounds'
+    found = {}
+    # other clip bounds: the clipped side reads a constant between 1 and r; every other probe is right
+    bounds = {name: rho[name] for name in ('flat+', 'flat-') if label.get(name) == 'other' and (
+        1 < rho[name] < probes[name].r if name == 'flat+' else probes[name].r < rho[name] < 1)}
+    if bounds and all(name in bounds for name in label):
+        found.update({name: 'clip_bounds' for name in bounds})
     far = probes.get('far-')
-    if label.get('far-') == 'other' and far is not None and 1 + eps + 0.1 < rho['far-'] < far.r - 0.1:
+    if set(label) == {'far-'} and label['far-'] == 'other' and 1 + eps < rho['far-'] < far.r:
         found['far-'] = 'dual_clip'
     return found
 
