@@ -411,7 +411,11 @@ def ends_probe(id, rng, fresh=False):
         R = _grid(rng, 5, -2, 2) if fresh else [0.5, 1.25, 0.75, -0.5, -1.5]
         terms = [(0, gamma * B1, B1, gamma * C1, C1), (gamma * B2, 0, gamma * A2, A2, gamma * C2, C2, B2),
                  (gamma * C3, C3, 0), (0, gamma * B4, B4), (gamma * B5, B5, 0)]
-        if not fresh or all(min(abs(a - b) for i, a in enumerate(t) for b in t[i + 1:]) > 0.05 for t in terms):
+        # an examined step's advantage r - v(s_t) + (what δ_t bootstraps from): distinct for every choice the
+        # code may make, and never 0 (an advantage of 0 reads as a step left out)
+        totals = [[r - a + x for x in t] for r, a, t in zip(R, (A1, A2, A3, A4, A5), terms)]
+        if not fresh or all(min(abs(a - b) for i, a in enumerate(t) for b in t[i + 1:]) > 0.05
+                            and min(abs(x) for x in t) > 0.1 for t in totals):
             break
     values = [A1, C1, A2, C2, A3, C3, 0.0, A4, 0.0, A5, 0.0, 0.0]
     next_values = [B1, 0.0, B2, 0.0, C3, 0.0, A4, B4, A5, B5, 0.0, 0.0]
@@ -426,35 +430,47 @@ def ends_probe(id, rng, fresh=False):
 
 def restarts_probe(id, rng, fresh=False):
     """Four environments of 3 steps, a critic worth 0 everywhere: nothing happens but a reward
-    of 1 at chosen steps. In environments 0 and 1 the episode ends at step 0 (a termination, a
-    truncation) and the next one earns 1 at step 1; environment 2 earns nothing, and the one
-    after it earns 1 at its first step: the running sum must restart at the episode ends and
+    R at chosen steps. In environments 0 and 1 the episode ends at step 0 (a termination, a
+    truncation) and the next one earns R at step 1; environment 2 earns nothing, and the one
+    after it earns R at its first step: the running sum must restart at the episode ends and
     at the end of every segment, so any advantage at those steps is carried over from where
-    it must not come. The last environment is also the anchor: advantages 1, 0, 0."""
+    it must not come. The last environment is also the anchor: advantages R, 0, 0."""
     gamma, lmbda = _rates(rng, fresh)
-    rewards = [0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    reward = _grid(rng, 1, -3, 3, avoid=(0,))[0] if fresh else 1.0
+    rewards = [0.0, reward, 0.0, 0.0, reward, 0.0, 0.0, 0.0, 0.0, reward, 0.0, 0.0]
     inputs = _readable_rollout(rng, [0.0] * 12, [0.0] * 12, rewards, terminations=(0,), truncations=(3,))
-    design = {'termination': 0, 'truncation': 3, 'after': [1, 4], 'across': 8, 'anchor': 9, 'null': 10}
+    design = {'termination': 0, 'truncation': 3, 'after': [1, 4], 'across': 8, 'anchor': 9, 'null': 10,
+              'reward': reward}
     return _gae_probe(id, '4 environments × 3 steps: does the sum restart at a termination, a truncation, a '
                       'segment end', rng, 'restarts', 3, inputs, design, gamma, lmbda)
 
 
 # The loss probes: one transition each, all in the same state with the same action, so that
-# whatever the code adds (an entropy bonus) is the same in all of them. (name, ratio r,
-# advantage a, critic error e = v_target - v(s)); a = e leaves value clipping nothing to clip.
+# whatever the code adds (an entropy bonus) is the same in all of them. (name, title, draw):
+# draw(ε, rng or None) gives the ratio r, the advantage a and the critic error e = v_target -
+# v(s) (the fixed numbers with None); a = e leaves value clipping nothing to clip.
 LOSS_PROBES = (
-    ('zero', 'advantage 0', lambda eps, rng: (1.0 + eps / 2, 0.0, 1.0)),
-    ('flat+', 'a > 0, r > 1 + ε', lambda eps, rng: (1 + eps + _step(rng, 0.3), 3.0, 3.0)),
-    ('steep+', 'a > 0, r < 1 - ε', lambda eps, rng: (1 - eps - _step(rng, 0.3), 2.0, 0.5)),
-    ('steep-', 'a < 0, r > 1 + ε', lambda eps, rng: (1 + eps + _step(rng, 0.4), -2.0, -0.5)),
-    ('flat-', 'a < 0, r < 1 - ε', lambda eps, rng: (1 - eps - _step(rng, 0.3), -0.5, -0.5)),
-    ('far-', 'a < 0, r = 4', lambda eps, rng: (4.0, -5.0, -5.0)),
-    ('inside', 'a > 0, r inside [1 - ε, 1 + ε]', lambda eps, rng: (1 + eps / 2, 1.5, 1.5)),
+    ('zero', 'advantage 0', lambda eps, rng: (1 + eps * _u(rng, 0.2, 0.8, 0.5), 0.0, _q(rng, 0.5, 2, 1.0))),
+    ('flat+', 'a > 0, r > 1 + ε', lambda eps, rng: (1 + eps + _u(rng, 0.1, 0.5, 0.3), *[_q(rng, 2, 4, 3.0)] * 2)),
+    ('steep+', 'a > 0, r < 1 - ε', lambda eps, rng: (1 - eps - _u(rng, 0.1, 0.4, 0.3), _q(rng, 1.5, 3, 2.0),
+                                                     _q(rng, 0.25, 0.75, 0.5))),
+    ('steep-', 'a < 0, r > 1 + ε', lambda eps, rng: (1 + eps + _u(rng, 0.1, 0.6, 0.4), -_q(rng, 1.5, 3, 2.0),
+                                                     -_q(rng, 0.25, 0.75, 0.5))),
+    ('flat-', 'a < 0, r < 1 - ε', lambda eps, rng: (1 - eps - _u(rng, 0.1, 0.4, 0.3), *[-_q(rng, 0.25, 0.75, 0.5)] * 2)),
+    ('far-', 'a < 0, r far above 1 + ε', lambda eps, rng: (_u(rng, 3.5, 5, 4.0), *[-_q(rng, 4, 6, 5.0)] * 2)),
+    ('inside', 'a > 0, r inside [1 - ε, 1 + ε]', lambda eps, rng: (1 + eps * _u(rng, 0.3, 0.8, 0.5),
+                                                                    *[_q(rng, 1, 2, 1.5)] * 2)),
 )
 
 
-def _step(rng, size):
-    return size if rng is None else float(rng.uniform(0.1, size + 0.2))
+def _u(rng, low, high, fixed):
+    """A number from [low, high] (fixed for the fixed cases, rng None)."""
+    return fixed if rng is None else float(rng.uniform(low, high))
+
+
+def _q(rng, low, high, fixed):
+    """A number on the grid of 1/4 from low to high (exact in float32; fixed for rng None)."""
+    return fixed if rng is None else float(rng.choice(np.arange(low * 4, high * 4 + 1)) / 4)
 
 
 def loss_probes(rng, fresh=False, id_prefix='loss_probe_'):

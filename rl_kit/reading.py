@@ -203,9 +203,9 @@ def read_decay(case, a, targets, expected):
     return readings
 
 
-def _unscale(a, anchor, null):
-    """(alpha, beta) of an anchor whose advantages must be 1, then 0."""
-    return a[anchor] - a[null], a[null]
+def _unscale(a, anchor, null, reward=1.0):
+    """(alpha, beta) of an anchor whose advantages must be `reward`, then 0."""
+    return (a[anchor] - a[null]) / reward, a[null]
 
 
 def _value(case, name, row):
@@ -316,13 +316,15 @@ def _target_relation(case, raw, targets, expected):
 def read_restarts(case, a, targets, expected):
     """The restarts probe: any advantage where the sum must restart is carried over."""
     design, T = case.design, case.num_steps
-    alpha, beta = _unscale(a, int(design['anchor']), int(design['null']))
+    reward = design.get('reward', 1.0)
+    alpha, beta = _unscale(a, int(design['anchor']), int(design['null']), reward)
     if abs(alpha) < 1e-6 or not _transform_holds(a, alpha, beta):
         return []
-    raw = (a - beta) / alpha
+    raw = (a - beta) / (alpha * reward)   # in units of the reward: 1 where it is earned
     after = [raw[int(k)] for k in design['after']]
     readings = []
     across = raw[int(design['across'])]
+    across *= reward
     if not close(across, 0, 1e-4):
         env = int(design['across']) // T
         readings.append(Reading('across_envs', f'the last step of environment {env} gets an advantage of '
@@ -334,7 +336,7 @@ def read_restarts(case, a, targets, expected):
                                  ('truncation', int(design['truncation']), after[1])):
         value = raw[row]   # δ = 0 there: anything is carried over from the next episode
         if not close(value, 0, 1e-4) and not close(following, 0, 1e-4):
-            carried[name] = (value, row // T)
+            carried[name] = (value * reward, row // T)
     if len(carried) == 2:
         (v1, e1), (v2, e2) = carried['termination'], carried['truncation']
         readings.append(Reading('no_reset', f'the step where an episode ends gets an advantage from the next episode: '
