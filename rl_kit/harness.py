@@ -121,6 +121,7 @@ class CaseResult:
     observed: list = field(default_factory=list)   # [sentence] read, with no name (set by the Report)
     partial: str = ''            # what the named mistakes do not explain (set by the Report)
     chosen: dict = field(default_factory=dict)     # {output: (mistake id, ...)} named for it (set by the Report)
+    scalar: set = field(default_factory=set)       # outputs that are single numbers (a match may be chance)
 
     @property
     def passed(self):
@@ -273,9 +274,11 @@ class Report:
             counts[case.section] = counts.get(case.section, 0) + 1
             case.number = counts[case.section]
         self._scores = self._score()
+        self._support = self._count_support()
         for case in self.cases:
             if case.options or case.findings:
                 self._name(case)
+        self._compose()
 
     def __bool__(self):
         return bool(self.cases) and self.stopped is None and all(case.passed for case in self.cases)
@@ -312,6 +315,36 @@ class Report:
                     score[mistake_id] -= 1
         return score
 
+    def _count_support(self):
+        """{mistake id: the number of cases where it explains an output or was read}."""
+        support = {}
+        for case in self.cases:
+            ids = {m.id for options in case.options.values() for option in options for m in option}
+            ids |= {f.mistake.id for f in case.findings if f.mistake is not None}
+            for mistake_id in ids:
+                support[mistake_id] = support.get(mistake_id, 0) + 1
+        self._read = {f.mistake.id for case in self.cases for f in case.findings if f.mistake is not None}
+        return support
+
+    def _compose(self):
+        """A mistake whose parts are all named somewhere (one on a case, one on another) is named
+        instead of them everywhere: one bug, one name."""
+        named = {m.id: m for case in self.cases for m in case.mistakes}
+        known = {m.id: m for case in self.cases for options in case.options.values() for option in options
+                 for m in option}
+        for composite in list(known.values()):
+            if not composite.parts or not set(composite.parts) <= set(named):
+                continue
+            for case in self.cases:
+                if any(m.id in composite.parts for m in case.mistakes):
+                    kept = [m for m in case.mistakes if m.id not in composite.parts and m.id != composite.id]
+                    case.mistakes = kept + [composite]
+                    details = [d for part in composite.parts for d in case.details.pop(part, [])]
+                    if details:
+                        case.details.setdefault(composite.id, []).extend(details)
+                    case.chosen = {output: tuple(dict.fromkeys(composite.id if i in composite.parts else i
+                                                               for i in ids)) for output, ids in case.chosen.items()}
+
     def _name(self, case):
         """Chooses the mistakes named for a case: for each wrong output the option with the most
         evidence over the whole report, among those that agree with what was read off it."""
@@ -320,6 +353,9 @@ class Report:
         for output in case.wrong or list(case.options):
             read = [f.mistake for f in case.findings if f.mistake is not None and output in f.outputs]
             options = list(case.options.get(output, []))
+            if output in case.scalar:   # one number can match a mistake by chance: only one seen elsewhere too
+                options = [option for option in options if all(
+                    self._support.get(m.id, 0) > 1 or m.id in self._read for m in option)]
             for option in options:
                 for mistake in option:
                     known.setdefault(mistake.id, mistake)
@@ -363,8 +399,10 @@ class Report:
                             f'{"is" if len(unexplained) == 1 else "are"} wrong in another way too')
 
     def _best(self, options):
-        """The option with the most evidence (by its weakest mistake); of equals, the smaller."""
-        return max(options, key=lambda option: (min(self._scores.get(m.id, 0) for m in option), -len(option)))
+        """The option that agrees most with what the probes read anywhere in the report, then
+        with the most evidence (by its weakest mistake); of equals, the smaller."""
+        return max(options, key=lambda option: (sum(m.id in self._read for m in option),
+                                                min(self._scores.get(m.id, 0) for m in option), -len(option)))
 
     @property
     def mistakes(self):

@@ -134,6 +134,8 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
             continue
         wrong[name] = got
         result.wrong.append(name)
+        if got.ndim == 0:
+            result.scalar.add(name)
         result.failures.append(Failure(Kind.WRONG_VALUE, _value_message(case, name, got, want), case.function))
         options = _options(case, name, got, want, mistakes)
         if options:

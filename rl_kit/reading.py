@@ -432,14 +432,27 @@ def _read_actor(probes):
                                     'the advantage, such as an entropy bonus', ('actor_loss',))]
     factor = 1.0
     inside = probes.get('inside')
-    if inside is not None and inside.actor is not None and math.isfinite(inside.actor) and inside.want_actor != 0:
-        k = (inside.actor - extra) / inside.want_actor
-        if k > 0 and all(p.actor is not None and math.isfinite(p.actor) and
-                         close(p.actor, k * p.want_actor + extra, 1e-3) for p in probes.values()):
-            if not close(k, 1):   # right but for a factor (and the extra term): nothing else to read
+    if inside is not None and inside.actor is not None and math.isfinite(inside.actor) and inside.a != 0:
+        # right, or one of the mistakes that pick the wrong term, all times a factor (plus the extra term)
+        k = (extra - inside.actor) / (inside.r * inside.a)
+        for family, predicted in (('', EXPECTED_LABELS),) + tuple(FAMILIES.items()):
+            fits = k > 0 and all(p.actor is not None and math.isfinite(p.actor) and close(
+                p.actor, extra - k * _ratio_value(p, predicted[p.name]) * p.a, 1e-3)
+                for p in probes.values() if p.name in predicted)
+            if not fits:
+                continue
+            if family:
+                for p in probes.values():
+                    if p.name in predicted and predicted[p.name] != EXPECTED_LABELS[p.name]:
+                        rho = _ratio_value(p, predicted[p.name])
+                        readings.setdefault(p.name, []).append(Reading(family, (
+                            f'with r = {fmt(p.r)} and a = {fmt(p.a)} your objective takes {fmt(rho)} × a '
+                            f'({RATIO_WORDS[predicted[p.name]]}); min(r * a, clip(r) * a) is '
+                            f'{fmt(-p.want_actor / p.a)} × a here ({EXPECTED_WORDS[p.name]})'), ('actor_loss',)))
+            if not close(k, 1):
                 readings.setdefault('inside', []).append(Reading(
                     'actor_factor', f'your actor loss is {fmt(k)} × the clipped objective (here {fmt(inside.actor)}'
-                    f'{" without its extra term" if abs(extra) > 1e-6 else ""} instead of {fmt(inside.want_actor)})',
+                    f'{" with its extra term" if abs(extra) > 1e-6 else ""} instead of {fmt(inside.want_actor)})',
                     ('actor_loss',)))
             return readings
     labels = {}
@@ -464,6 +477,12 @@ RATIO_WORDS = {'r': 'r itself: the unclipped term', 'high': '1 + ε: the clipped
 EXPECTED_WORDS = {'flat+': 'clip(r) = 1 + ε: the gain stops there', 'steep+': 'the unclipped r * a is the smaller',
                   'steep-': 'the unclipped r * a is the smaller', 'flat-': 'clip(r) = 1 - ε: the loss stops there',
                   'far-': 'the unclipped r * a, however large r is', 'inside': 'r inside the clip range: r * a'}
+
+
+def _ratio_value(p, label):
+    """The effective ratio a label stands for on a probe."""
+    eps = p.case.epsilon
+    return {'r': p.r, 'high': 1 + eps, 'low': 1 - eps}[label]
 
 
 def _ratio_label(p, rho):
