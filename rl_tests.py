@@ -448,7 +448,8 @@ def restarts_probe(id, rng, fresh=False):
 # The loss probes: one transition each, all in the same state with the same action, so that
 # whatever the code adds (an entropy bonus) is the same in all of them. (name, title, draw):
 # draw(ε, rng or None) gives the ratio r, the advantage a and the critic error e = v_target -
-# v(s) (the fixed numbers with None); a = e leaves value clipping nothing to clip.
+# v(s) (the fixed numbers with None); a = e leaves value clipping nothing to clip, and |a| is
+# never inside [1 - ε, 1 + ε], where clipping the advantage instead of the ratio changes nothing.
 LOSS_PROBES = (
     ('zero', 'advantage 0', lambda eps, rng: (1 + eps * _u(rng, 0.2, 0.8, 0.5), 0.0, _q(rng, 0.5, 2, 1.0))),
     ('flat+', 'a > 0, r > 1 + ε', lambda eps, rng: (1 + eps + _u(rng, 0.1, 0.5, 0.3), *[_q(rng, 2, 4, 3.0)] * 2)),
@@ -459,7 +460,7 @@ LOSS_PROBES = (
     ('flat-', 'a < 0, r < 1 - ε', lambda eps, rng: (1 - eps - _u(rng, 0.1, 0.4, 0.3), *[-_q(rng, 0.25, 0.75, 0.5)] * 2)),
     ('far-', 'a < 0, r far above 1 + ε', lambda eps, rng: (_u(rng, 3.5, 5, 4.0), *[-_q(rng, 4, 6, 5.0)] * 2)),
     ('inside', 'a > 0, r inside [1 - ε, 1 + ε]', lambda eps, rng: (1 + eps * _u(rng, 0.3, 0.8, 0.5),
-                                                                    *[_q(rng, 1, 2, 1.5)] * 2)),
+                                                                    *[_q(rng, 1.5, 2.5, 1.5)] * 2)),
 )
 
 

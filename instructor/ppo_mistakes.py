@@ -15,19 +15,10 @@ import torch.nn.functional as F
 from ppo_reference import PPO
 from rl_kit.mistakes import base
 from rl_kit.mistakes import ids as mistake_ids
+from rl_kit.mistakes import keys as mistake_keys
 
-# Variants of a mistake beyond its plain form: the same id, another way people write it.
-VARIANTS = {
-    'normalized_in_gae': ('ddof0',),             # numpy's and JAX's default std
-    'target_returns': ('bootstrapped',),          # rewards-to-go that bootstrap where the episode goes on
-    'truncation_bootstraps_current': ('no_gamma',),  # + v(s_t), without γ
-    'normalized_advantages': ('ddof0',),
-    'clip_bounds': ('log', 'fixed'),              # [e^-ε, e^ε]; ε written as 0.2 instead of self.epsilon
-}
-GAE_MISTAKES = tuple(key for id_ in mistake_ids('compute_advantages')
-                     for key in (id_,) + tuple(f'{id_}:{v}' for v in VARIANTS.get(id_, ())))
-LOSS_MISTAKES = tuple(key for id_ in mistake_ids('compute_loss')
-                      for key in (id_,) + tuple(f'{id_}:{v}' for v in VARIANTS.get(id_, ())))
+GAE_MISTAKES = mistake_keys('compute_advantages')   # the ids and their variants are defined once, in rl_kit/mistakes.py
+LOSS_MISTAKES = mistake_keys('compute_loss')
 MISTAKE_IDS = GAE_MISTAKES + LOSS_MISTAKES   # every key a mutant takes
 
 

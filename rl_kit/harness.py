@@ -353,9 +353,10 @@ class Report:
         for output in case.wrong or list(case.options):
             read = [f.mistake for f in case.findings if f.mistake is not None and output in f.outputs]
             options = list(case.options.get(output, []))
-            if output in case.scalar:   # one number can match a mistake by chance: only one seen elsewhere too
+            if output in case.scalar:   # one number can match a mistake by chance: not one that the rest rules out
                 options = [option for option in options if all(
-                    self._support.get(m.id, 0) > 1 or m.id in self._read for m in option)]
+                    self._support.get(m.id, 0) > 1 or m.id in self._read or self._scores.get(m.id, 0) > 0
+                    for m in option)]
             for option in options:
                 for mistake in option:
                     known.setdefault(mistake.id, mistake)

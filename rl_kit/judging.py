@@ -17,7 +17,7 @@ import torch
 from rl_kit import harness
 from rl_kit import reading
 from rl_kit.harness import CaseResult, Failure, Finding, Kind, call, fmt, shape_problem
-from rl_kit.mistakes import MISTAKES, base
+from rl_kit.mistakes import MISTAKES, base, keys
 from rl_kit.networks import NETWORKS_CHANGED, NUM_ACTIONS, STATE_DIM, linear_layers, set_weights
 from rl_kit.records import OUTPUTS, Observation, Output
 
@@ -129,7 +129,7 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         formed.add(name)
         got = output.array().reshape(np.shape(expected[name]))
         want = np.asarray(expected[name], dtype=np.float64).reshape(got.shape)
-        ruled[name] = _ruled_out(case, name, got, mistakes)
+        ruled[name] = _ruled_out(case, name, got, want, mistakes)
         if _close(got, want, case):
             continue
         wrong[name] = got
@@ -218,20 +218,26 @@ def _options(case, name, got, want, mistakes):
     return options
 
 
-def _ruled_out(case, name, got, mistakes):
-    """{mistake id}: the known mistakes this output shows the code does not make: each variant
-    of them would change it (it has stored outputs for it), and none gives what the code gave
-    (once normalised, for advantages that come out normalised)."""
+def _ruled_out(case, name, got, want, mistakes):
+    """{mistake id}: the known mistakes this output shows the code does not make: no variant of
+    them gives what the code gave (a variant that leaves the output as expected gives it where
+    it is right; for advantages that come out normalised, a variant gives them once normalised)."""
     ddof = _normalised(got) if name == 'advantages' else None
     normalise = (lambda x: (x - x.mean()) / (x.std(ddof=ddof) + 1e-12)) if ddof is not None else None  # noqa: E731
+    right = _close(got, want, case)
     verdicts = {}
-    for key, outputs_of_mistake in mistakes.items():
-        if '+' in key or name not in outputs_of_mistake or np.shape(outputs_of_mistake[name]) != got.shape:
-            continue
-        values = np.asarray(outputs_of_mistake[name], dtype=np.float64)
-        gives = _close(got, values, case) or (normalise is not None and _close(got, normalise(values), case))
-        verdicts[base(key)] = verdicts.get(base(key), False) or gives
-    return {mistake for mistake, gives in verdicts.items() if not gives}
+    for key in keys(case.function):
+        outputs_of_mistake = mistakes.get(key, {})
+        if name in outputs_of_mistake and np.shape(outputs_of_mistake[name]) == got.shape:
+            values = np.asarray(outputs_of_mistake[name], dtype=np.float64)
+            gives = _close(got, values, case) or (normalise is not None and _close(got, normalise(values), case))
+            changes = True
+        else:
+            gives, changes = right, False
+        verdict = verdicts.setdefault(base(key), [False, False])
+        verdict[0] |= gives
+        verdict[1] |= changes
+    return {mistake for mistake, (gives, changes) in verdicts.items() if changes and not gives}
 
 
 def _normalised(x):

@@ -127,6 +127,22 @@ GAE_MISTAKES.update({id_: Mistake(id_, GAE_MISTAKES[id_].title, GAE_MISTAKES[id_
 MISTAKES = {**GAE_MISTAKES, **LOSS_MISTAKES}  # id: Mistake
 
 
+# Variants of a mistake beyond its plain form: the same id, another way people write it
+# (instructor/ppo_mistakes.py implements each; 'id:variant' is its key).
+VARIANTS = {
+    'normalized_in_gae': ('ddof0',),                 # numpy's and JAX's default std
+    'target_returns': ('bootstrapped',),              # rewards-to-go that bootstrap where the episode goes on
+    'truncation_bootstraps_current': ('no_gamma',),   # + v(s_t), without γ
+    'normalized_advantages': ('ddof0',),
+    'clip_bounds': ('log', 'fixed'),                  # [e^-ε, e^ε]; ε written as 0.2 instead of self.epsilon
+}
+
+
+def keys(function):
+    """The keys of every variant of the mistakes made in `function`: 'id' and 'id:variant'."""
+    return tuple(key for id_ in ids(function) for key in (id_,) + tuple(f'{id_}:{v}' for v in VARIANTS.get(id_, ())))
+
+
 def ids(function):
     """The ids of the mistakes made in `function` ('compute_advantages' or 'compute_loss'), in order."""
     return tuple(GAE_MISTAKES if function == 'compute_advantages' else LOSS_MISTAKES)

@@ -446,7 +446,7 @@ def _read_actor(probes):
                     if p.name in predicted and predicted[p.name] != EXPECTED_LABELS[p.name]:
                         rho = _ratio_value(p, predicted[p.name])
                         readings.setdefault(p.name, []).append(Reading(family, (
-                            f'with r = {fmt(p.r)} and a = {fmt(p.a)} your objective takes {fmt(rho)} × a '
+                            f'with r = {fmt(p.r)} and a = {fmt(p.a)} your objective is {fmt(rho)} × a '
                             f'({RATIO_WORDS[predicted[p.name]]}); min(r * a, clip(r) * a) is '
                             f'{fmt(-p.want_actor / p.a)} × a here ({EXPECTED_WORDS[p.name]})'), ('actor_loss',)))
             if not close(k, 1):
