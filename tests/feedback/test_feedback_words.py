@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -240,3 +241,18 @@ def test_third_party_code_gets_the_right_verdicts(path):
     for function, groups in (('compute_advantages', ('gae_course', 'gae')), ('compute_loss', ('loss_course', 'loss'))):
         passed = all(result.passed for result, case in zip(report.cases, cases) if case.group in groups)
         assert passed == module.CORRECT.get(function, True), (function, report.summary_line())
+
+
+def test_a_factor_or_a_shift_is_said_only_where_it_holds_for_every_value():
+    from rl_kit import judging
+    case = next(c for c in rl_tests.make_cases() if c.id == 'gae_no_ends')
+    want = np.linspace(-5.0, 40.0, 16)
+    scaled = 0.5 * want
+    assert judging._difference_notes(case, 'advantages', scaled, want)[0].startswith('every value is 0.5 × the expected')
+    almost = scaled.copy()
+    almost[3] += 0.01   # one value off: no factor holds for all of them
+    notes = judging._difference_notes(case, 'advantages', almost, want)
+    assert not any('×' in note or 'same amount' in note for note in notes), notes
+    shifted = want + 2.0
+    assert judging._difference_notes(case, 'advantages', shifted, want)[0].startswith(
+        'every value is off by the same amount (2)')
