@@ -152,6 +152,7 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         if not result.options[name]:
             del result.options[name]
     result.ruled_out = sorted(set().union(*ruled.values())) if ruled else []
+    result.notes = list(dict.fromkeys(result.notes))  # a note the two outputs share, once
     for name in ('actor_loss', 'critic_loss'):
         # a wrong value has a wrong gradient: only a right value's gradient says something more
         if f'{name}.grad' in expected and name in formed and name not in wrong:
@@ -337,20 +338,14 @@ def _value_message(case, name, got, want):
     N, T = case.layout
     wrong = _wrong_mask(got, want, case).reshape(N, T)
     envs = [env for env in range(N) if wrong[env].any()]
-    places = []
-    for env in envs[:2]:
-        row = env * T + int(np.flatnonzero(wrong[env])[-1])  # a backward sum's error starts at the latest wrong step
-        event = _step_event(case, row)
-        places.append(f'{_where(case, row)}{" (" + event + ")" if event else ""}: got {fmt(got[row])}, '
-                      f'expected {fmt(want[row])}')
-    more = f'; and {len(envs) - 2} more environment{"s" if len(envs) > 3 else ""}' if len(envs) > 2 else ''
+    env = envs[0]
+    row = env * T + int(np.flatnonzero(wrong[env])[-1])  # a backward sum's error starts at the latest wrong step
+    event = _step_event(case, row)
+    place = f'{_where(case, row)}{" (" + event + ")" if event else ""}: got {fmt(got[row])}, expected {fmt(want[row])}'
     if N == 1:
-        lead = 'the last wrong step: '
-    elif T == 1:
-        lead = f'wrong in {len(envs)} of {N} environments: '
-    else:
-        lead = f'wrong in {len(envs)} of {N} environments; the last wrong step of each: '
-    return f'{name} are incorrect (max error {fmt(error.max())}); {lead}' + '; '.join(places) + more
+        return f'{name} are incorrect (max error {fmt(error.max())}); the last wrong step: {place}'
+    lead = 'e.g. ' if T == 1 else 'e.g. the last wrong step of '
+    return f'{name} are incorrect (max error {fmt(error.max())}) in {len(envs)} of {N} environments; {lead}{place}'
 
 
 def _difference_notes(case, name, got, want):

@@ -112,7 +112,7 @@ def test_the_error_location_is_where_a_backward_sum_goes_wrong():
     report = grade(ppo_mistakes.mutant('bootstraps_terminal'))
     case = next(case for case in report.cases if case.title.startswith('3 environments × 6 steps, terminations'))
     message = case.failures[0].message
-    assert 'the last wrong step of each: environment 0, step' in message and '(the episode terminates here)' in message
+    assert 'e.g. the last wrong step of environment 0, step' in message and '(the episode terminates here)' in message
 
 
 # ----------------------------------------------------------------- bad outputs and crashes
