@@ -122,6 +122,7 @@ class CaseResult:
     partial: str = ''            # what the named mistakes do not explain (set by the Report)
     chosen: dict = field(default_factory=dict)     # {output: (mistake id, ...)} named for it (set by the Report)
     scalar: set = field(default_factory=set)       # outputs that are single numbers (a match may be chance)
+    composites: list = field(default_factory=list)  # [Mistake] made of parts, to name where all parts are named
 
     @property
     def passed(self):
@@ -332,6 +333,7 @@ class Report:
         named = {m.id: m for case in self.cases for m in case.mistakes}
         known = {m.id: m for case in self.cases for options in case.options.values() for option in options
                  for m in option}
+        known.update({m.id: m for case in self.cases for m in case.composites})
         for composite in list(known.values()):
             if not composite.parts or not set(composite.parts) <= set(named):
                 continue

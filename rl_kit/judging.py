@@ -17,7 +17,7 @@ import torch
 from rl_kit import harness
 from rl_kit import reading
 from rl_kit.harness import CaseResult, Failure, Finding, Kind, call, fmt, shape_problem
-from rl_kit.mistakes import MISTAKES, base, keys
+from rl_kit.mistakes import MISTAKES, PARTS, base, ids, keys
 from rl_kit.networks import NETWORKS_CHANGED, NUM_ACTIONS, STATE_DIM, linear_layers, set_weights
 from rl_kit.records import OUTPUTS, Observation, Output
 
@@ -99,7 +99,8 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
     mistakes = {mistake: {name: values for name, values in _values(outputs).items() if name not in expected or not (
         np.shape(values) == np.shape(expected[name]) and _close(values, expected[name], case))}
         for mistake, outputs in (mistakes or {}).items()}
-    result = CaseResult(section=case.section or case.group, group=case.group, title=case.title)
+    result = CaseResult(section=case.section or case.group, group=case.group, title=case.title,
+                        composites=[MISTAKES[m] for m in PARTS if m in ids(case.function)])
     if observed.case_id != case.id:
         result.failures.append(Failure(Kind.WRONG_TYPE, f'no answer for this case (got one for {observed.case_id!r})',
                                        case.function))

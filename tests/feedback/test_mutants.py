@@ -626,3 +626,16 @@ def test_half_and_clipped_value_loss_are_two_names():
     # the critic_clipped branch used to overwrite critic_half: now the pair is a pair
     report = grade(ppo_mistakes.mutant('critic_half', 'critic_clipped'))
     assert {'critic_half', 'critic_clipped'} <= set(named(report)), named(report)
+
+
+def test_parts_named_on_different_cases_are_named_as_the_mistake_they_make():
+    # a termination bootstrapped (read on one probe) and carried over (read on another) is one bug, even
+    # where no case is reproduced by the mistake they make together
+    parts = [rl_tests.MISTAKES['bootstraps_terminal'], rl_tests.MISTAKES['carries_over_terminations']]
+    whole = rl_tests.MISTAKES['ignores_terminations']
+    cases = [rl_harness.CaseResult('probes', failures=[rl_harness.Failure(Kind.WRONG_VALUE, 'advantages are wrong')],
+                                   wrong=['advantages'], findings=[rl_harness.Finding(part, 'read', ('advantages',))],
+                                   composites=[whole]) for part in parts]
+    report = rl_harness.Report(cases)
+    assert [m.id for m in report.mistakes] == ['ignores_terminations']
+    assert [case.details for case in report.cases] == [{'ignores_terminations': ['read']}] * 2
