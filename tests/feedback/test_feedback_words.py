@@ -256,3 +256,14 @@ def test_a_factor_or_a_shift_is_said_only_where_it_holds_for_every_value():
     shifted = want + 2.0
     assert judging._difference_notes(case, 'advantages', shifted, want)[0].startswith(
         'every value is off by the same amount (2)')
+
+
+def test_a_groups_part_of_a_report_keeps_the_whole_reports_names():
+    # what an autograder writes per test (one group): that group's cases, named with all the evidence
+    report = report_of('max_not_min', 'no_lambda')
+    loss = report.of_groups('loss')
+    assert {case.group for case in loss.cases} == {'loss'} and loss.total < report.total
+    assert loss.summary_line('named').startswith(f'{loss.cases_passed} of {loss.total} cases pass; likely mistakes: '
+                                                 'max instead of min in L^clip.')
+    assert 'λ is missing' not in loss.to_markdown('fix') and 'Fix:' in loss.to_markdown('fix')
+    assert report.of_groups('gae_course', 'loss_course').total == 6
