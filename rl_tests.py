@@ -19,6 +19,7 @@ computes the expected values live.
 
 import functools
 import json
+import math
 import os
 import sys
 
@@ -27,8 +28,8 @@ import numpy as np
 import torch
 
 from rl_kit import harness
-from rl_kit.harness import Kind, check_torch_tensor, collect, run_tests
-from rl_kit.judging import judge, observe
+from rl_kit.harness import LEVELS, Kind, check_torch_tensor, collect
+from rl_kit.judging import judge, judge_cases, observe
 from rl_kit.mistakes import MISTAKES
 from rl_kit.networks import NUM_ACTIONS, STATE_DIM, Networks, course_weights, set_weights
 from rl_kit.records import Case, Observation, Output
@@ -36,7 +37,8 @@ from rl_kit.records import Case, Observation, Output
 harness.HARNESS_FILES.add(os.path.abspath(__file__))
 
 __all__ = ['test_ppo', 'check_ready', 'assert_group', 'NotReadyError', 'run_tests', 'collect', 'check_torch_tensor',
-           'make_cases', 'observe', 'judge', 'Case', 'Observation', 'Output', 'GROUPS', 'MISTAKES']
+           'make_cases', 'observe', 'judge', 'judge_cases', 'Case', 'Observation', 'Output', 'GROUPS', 'MISTAKES',
+           'LEVELS', 'feedback_level']
 
 # The groups of cases, in the order of the report; a points cell scores one group.
 GROUPS = {
@@ -48,6 +50,8 @@ GROUPS = {
 # The course's own tolerances: torch.allclose / torch.isclose defaults.
 COURSE_RTOL, COURSE_ATOL = 1e-5, 1e-8
 EXPECTED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'rl_kit', 'expected.json')
+# The hand-out's default feedback level, {"feedback": LEVEL}: written by tools/build.py --feedback LEVEL
+SETTINGS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'rl_kit', 'settings.json')
 
 
 # ------------------------------------------------------------------------------------
@@ -56,10 +60,55 @@ EXPECTED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'rl_kit
 
 def test_ppo(PPO, groups=None):
     """All cases of the exercise, judged against the stored expected values: the course's
-    six, then the kit's own. A generator for run_tests() / collect()."""
+    six, then the kit's own, then the probes. A generator for run_tests() / collect()."""
+    problem = wrong_call(PPO, 'test_ppo')
+    if problem:
+        raise harness.WrongCall(problem)
     data = stored()
-    for case in make_cases(groups=groups):
-        yield judge(case, observe(PPO, case), data['expected'][case.id], data['mistake_outputs'].get(case.id, {}))
+    cases = make_cases(groups=groups)
+    observations = {case.id: observe(PPO, case) for case in cases}
+    mistakes = {case.id: data['mistake_outputs'].get(case.id, {}) for case in cases}
+    yield from judge_cases(cases, observations, data['expected'], mistakes)
+
+
+def wrong_call(PPO, caller):
+    """None if PPO is a class the tests can run, else one line: what was passed, and that the
+    class is expected."""
+    usage = f'call rl_tests.{caller}(PPO)'
+    if isinstance(PPO, type):
+        if not any(callable(getattr(PPO, name, None)) for name in ('compute_advantages', 'compute_loss')):
+            return (f'{caller}() needs the class PPO of the notebook, with compute_advantages() and compute_loss(); '
+                    f'the class {PPO.__name__} has neither')
+        return None
+    if PPO is None:
+        return f'{caller}() needs the class PPO, got None: run the cell that defines class PPO, then {usage}'
+    if isinstance(PPO, str):
+        return f'{caller}() needs the class PPO itself, got the string {PPO[:40]!r}: {usage}, without quotes'
+    kind = type(PPO).__name__
+    if any(hasattr(PPO, name) for name in ('compute_advantages', 'compute_loss')):
+        return (f'{caller}() needs the class PPO, got an instance of {kind} (an object made with {kind}(...)): '
+                f'{usage}, with the class itself')
+    return f'{caller}() needs the class PPO, got {"an" if kind[:1].lower() in "aeiou" else "a"} {kind}: {usage}'
+
+
+def feedback_level():
+    """How much the reports give away by default (harness.LEVELS): the hand-out's setting in
+    rl_kit/settings.json (tools/build.py --feedback LEVEL writes it), else 'fix', everything."""
+    try:
+        with open(SETTINGS_FILE, encoding='utf-8') as file:
+            level = json.load(file).get('feedback', 'fix')
+    except FileNotFoundError:
+        return 'fix'
+    if level not in LEVELS:
+        raise ValueError(f'{SETTINGS_FILE}: "feedback" must be one of {list(LEVELS)}, got {level!r}; rebuild the '
+                         'hand-out with tools/build.py --feedback LEVEL')
+    return level
+
+
+def run_tests(tests, level=None):
+    """Runs a test generator and shows its report at a level of LEVELS (default: the
+    hand-out's, see feedback_level()). Returns nothing; collect() gives the Report."""
+    harness.run_tests(tests, level or feedback_level())
 
 
 class NotReadyError(RuntimeError):
@@ -72,6 +121,9 @@ def check_ready(PPO):
     mistakes."""
     if os.environ.get('NBGRADER_EXECUTION') == 'autograde':
         return  # an autograder does not train (rl_gui.skip_if_grading): the tests cells give the points
+    problem = wrong_call(PPO, 'check_ready')
+    if problem:
+        raise NotReadyError(problem)
     report = collect(test_ppo(PPO))
     missing = sorted({failure.function for failure in report.failures(Kind.NOT_IMPLEMENTED) if failure.function})
     if missing:
@@ -84,20 +136,25 @@ def check_ready(PPO):
     if report:
         print(f'Your PPO code passes all {report.total} cases: ready to train.')
     else:
-        print(f'Warning: {report.summary_line()} Training may not learn. Run the tests cell for details.',
-              file=sys.stderr)
+        print(f'Warning: {report.summary_line(feedback_level())} Training may not learn. Run the tests cell for '
+              'details.', file=sys.stderr)
 
 
 def assert_group(PPO, group):
-    """For a grading cell worth points (e.g. nbgrader's): runs the cases of one group and
-    prints one line if they all pass; otherwise prints their report and raises AssertionError."""
+    """For a grading cell worth points (e.g. nbgrader's): runs the cases of one group; prints
+    one line if they all pass, else shows their report and raises AssertionError."""
     if group not in GROUPS:
         raise ValueError(f'assert_group: group must be one of {list(GROUPS)}, got {group!r}')
+    problem = wrong_call(PPO, 'assert_group')
+    if problem:
+        raise AssertionError(problem)
+    level = feedback_level()
     report = collect(test_ppo(PPO, groups=(group,)))
-    if not report:
-        print(report.to_text())
-        raise AssertionError(f'{GROUPS[group]}: {report.summary_line()}')
-    print(f'{GROUPS[group]}: {report.summary_line()}')
+    if report:
+        print(f'{GROUPS[group]}: {report.summary_line(level)}')
+        return
+    harness.show(report, level)
+    raise AssertionError(f'{GROUPS[group]}: {report.summary_line(level)}')
 
 
 # ------------------------------------------------------------------------------------
@@ -157,7 +214,7 @@ def course_cases(loss_targets=None):
     cases = []
     for index, draws in enumerate(gae, 1):
         cases.append(Case(id=f'gae_course_{index}', group='gae_course', section=GROUPS['gae_course'],
-                          title=f'{len(draws["states"])} steps',
+                          title=f'{len(draws["states"])} environments × 1 step',
                           function='compute_advantages', inputs=draws, checked=('advantages',), **common))
     for index, draws in enumerate(loss, 1):
         case_id = f'loss_course_{index}'
@@ -275,6 +332,185 @@ def loss_case(id, title, rng, batch_size, epsilon, regions=REGIONS, gradient='',
                 num_steps=1, weights=recipe, inputs=inputs, checked=('actor_loss', 'critic_loss'), gradient=gradient)
 
 
+# --- probes: each built so that one behaviour can be read straight off the outputs -----
+
+PROBE_SECTIONS = {
+    'gae': 'compute_advantages(): probes, each built to read one behaviour off the advantages',
+    'loss': 'compute_loss(): probes, one transition each, to read the objective and the critic loss',
+}
+
+
+def _grid(rng, count, low, high, avoid=()):
+    """`count` distinct numbers on a grid of 1/4 from low to high (exact in float32), none of
+    them 0, none closer than 0.5 to a number of `avoid`."""
+    grid = [x / 4 for x in range(int(low * 4), int(high * 4) + 1)
+            if x != 0 and all(abs(x / 4 - a) >= 0.5 for a in avoid)]
+    return [float(x) for x in rng.choice(grid, count, replace=False)]
+
+
+def _rates(rng, fresh):
+    """(γ, λ) of a probe: far enough apart that γ, λ and γλ each read as themselves."""
+    if not fresh:
+        return 0.9, 0.8
+    while True:
+        gamma, lmbda = round(float(rng.uniform(0.8, 0.95)), 2), round(float(rng.uniform(0.5, 0.85)), 2)
+        decay = math.prod((gamma, lmbda))
+        if min(abs(gamma - lmbda), abs(decay - lmbda), gamma - decay) > 0.06:
+            return gamma, lmbda
+
+
+def _readable_rollout(rng, values, next_values, rewards, terminations=(), truncations=()):
+    """Inputs of a compute_advantages() probe whose critic reads v(s) = s[0]: every state's
+    first number is its value. A row's next state is the next row's state (the same array)
+    unless an episode ends there or its value differs, as in a real rollout."""
+    n = len(values)
+    states = rng.standard_normal((n, STATE_DIM)).astype(np.float32)
+    states[:, 0] = values
+    next_states = np.concatenate([states[1:], rng.standard_normal((1, STATE_DIM))]).astype(np.float32)
+    for k in range(n):
+        if k + 1 == n or k in terminations or k in truncations or next_values[k] != values[(k + 1) % n]:
+            next_states[k] = rng.standard_normal(STATE_DIM)
+        next_states[k, 0] = next_values[k]
+    ends = {'terminations': terminations, 'truncations': truncations}
+    return dict(states=states, rewards=np.array(rewards, dtype=np.float32), next_states=next_states,
+                **{name: np.isin(np.arange(n), list(rows)) for name, rows in ends.items()})
+
+
+def _gae_probe(id, title, rng, probe, T, inputs, design, gamma, lmbda):
+    return Case(id=id, group='gae', section=PROBE_SECTIONS['gae'], title=title, function='compute_advantages',
+                gamma=gamma, lmbda=lmbda, epsilon=0.2, num_steps=T, weights=('readable', int(rng.integers(2**31))),
+                inputs=inputs, checked=('advantages', 'critic_targets'), probe=probe, design=design)
+
+
+def decay_probe(id, rng, fresh=False):
+    """One environment, a critic worth 0 everywhere and a single reward R at step T - 2, then a
+    step with nothing in it: a_t = R (γλ)^(T-2-t), so the decay per step reads straight off."""
+    T = 6
+    gamma, lmbda = _rates(rng, fresh)
+    reward = _grid(rng, 1, -3, 3, avoid=(0,))[0] if fresh else 2.0
+    rewards = [0.0] * T
+    rewards[T - 2] = reward
+    inputs = _readable_rollout(rng, [0.0] * T, [0.0] * T, rewards)
+    return _gae_probe(id, f'1 environment × {T} steps, critic 0, a single reward at step {T - 2}', rng, 'decay', T,
+                      inputs, {'anchor': T - 2, 'null': T - 1, 'reward': reward}, gamma, lmbda)
+
+
+# what happens at the examined step of each environment of ends_probe()
+END_KINDS = ('termination', 'truncation', 'ordinary step', 'segment end')
+
+
+def ends_probe(id, rng, fresh=False):
+    """Six environments of 2 steps, a critic that reads v(s) = s[0]. In the first five one step
+    is examined: a termination, a truncation and an ordinary step (each at step 0, followed by
+    a step with r = v(s) and a next state worth 0, so that δ = 0 there whatever the code does),
+    then a termination and a segment end at the last step of their segments. An examined
+    step's advantage is its δ_t alone, so which value δ_t bootstraps from reads off it:
+    v(s_{t+1}), nothing, v(s_t), the next row's state, with or without γ. The last environment
+    is an anchor: advantages exactly 1, then 0, whatever the code does."""
+    gamma, lmbda = _rates(rng, fresh)
+    while True:
+        A1, B1, C1, A2, B2, C2, A3, C3, A4, B4, A5, B5 = _grid(rng, 12, -4, 4, avoid=(0,)) if fresh else \
+            (1.5, 4.0, -2.5, -1.0, 3.0, 2.0, 2.0, -3.0, 1.25, -2.0, 0.5, 5.0)
+        R = _grid(rng, 5, -2, 2) if fresh else [0.5, 1.25, 0.75, -0.5, -1.5]
+        terms = [(0, gamma * B1, B1, gamma * C1, C1), (gamma * B2, 0, gamma * A2, A2, gamma * C2, C2, B2),
+                 (gamma * C3, C3, 0), (0, gamma * B4, B4), (gamma * B5, B5, 0)]
+        # an examined step's advantage r - v(s_t) + (what δ_t bootstraps from): distinct for every choice the
+        # code may make, and never 0 (an advantage of 0 reads as a step left out)
+        totals = [[r - a + x for x in t] for r, a, t in zip(R, (A1, A2, A3, A4, A5), terms)]
+        if not fresh or all(min(abs(a - b) for i, a in enumerate(t) for b in t[i + 1:]) > 0.05
+                            and min(abs(x) for x in t) > 0.1 for t in totals):
+            break
+    values = [A1, C1, A2, C2, A3, C3, 0.0, A4, 0.0, A5, 0.0, 0.0]
+    next_values = [B1, 0.0, B2, 0.0, C3, 0.0, A4, B4, A5, B5, 0.0, 0.0]
+    rewards = [R[0], C1, R[1], C2, R[2], C3, 0.0, R[3], 0.0, R[4], 1.0, 0.0]
+    inputs = _readable_rollout(rng, values, next_values, rewards, terminations=(0, 7), truncations=(2,))
+    design = {'rows': [0, 2, 4, 7, 9], 'kinds': [0, 1, 2, 0, 3], 'reward': R, 'value': [A1, A2, A3, A4, A5],
+              'next_value': [B1, B2, C3, B4, B5], 'next_row_value': [C1, C2, C3, 0.0, 0.0], 'anchor': 10,
+              'null': 11}
+    return _gae_probe(id, '6 environments × 2 steps: what δ_t uses at a termination, a truncation, an ordinary '
+                      'step and a segment end', rng, 'ends', 2, inputs, design, gamma, lmbda)
+
+
+def restarts_probe(id, rng, fresh=False):
+    """Four environments of 3 steps, a critic worth 0 everywhere: nothing happens but a reward
+    R at chosen steps. In environments 0 and 1 the episode ends at step 0 (a termination, a
+    truncation) and the next one earns R at step 1; environment 2 earns nothing, and the one
+    after it earns R at its first step: the running sum must restart at the episode ends and
+    at the end of every segment, so any advantage at those steps is carried over from where
+    it must not come. The last environment is also the anchor: advantages R, 0, 0."""
+    gamma, lmbda = _rates(rng, fresh)
+    reward = _grid(rng, 1, -3, 3, avoid=(0,))[0] if fresh else 1.0
+    rewards = [0.0, reward, 0.0, 0.0, reward, 0.0, 0.0, 0.0, 0.0, reward, 0.0, 0.0]
+    inputs = _readable_rollout(rng, [0.0] * 12, [0.0] * 12, rewards, terminations=(0,), truncations=(3,))
+    design = {'termination': 0, 'truncation': 3, 'after': [1, 4], 'across': 8, 'anchor': 9, 'null': 10,
+              'reward': reward}
+    return _gae_probe(id, '4 environments × 3 steps: does the sum restart at a termination, a truncation, a '
+                      'segment end', rng, 'restarts', 3, inputs, design, gamma, lmbda)
+
+
+# The loss probes: one transition each, all in the same state with the same action, so that
+# whatever the code adds (an entropy bonus) is the same in all of them. (name, title, draw):
+# draw(ε, rng or None) gives the ratio r, the advantage a and the critic error e = v_target -
+# v(s) (the fixed numbers with None); a = e leaves value clipping nothing to clip, and |a| is
+# never inside [1 - ε, 1 + ε], where clipping the advantage instead of the ratio changes nothing.
+LOSS_PROBES = (
+    ('zero', 'advantage 0', lambda eps, rng: (1 + eps * _u(rng, 0.2, 0.8, 0.5), 0.0, _q(rng, 0.5, 2, 1.0))),
+    ('flat+', 'a > 0, r > 1 + ε', lambda eps, rng: (1 + eps + _u(rng, 0.1, 0.5, 0.3), *[_q(rng, 2, 4, 3.0)] * 2)),
+    ('steep+', 'a > 0, r < 1 - ε', lambda eps, rng: (1 - eps - _u(rng, 0.1, 0.4, 0.3), _q(rng, 1.5, 3, 2.0),
+                                                     _q(rng, 0.25, 0.75, 0.5))),
+    ('steep-', 'a < 0, r > 1 + ε', lambda eps, rng: (1 + eps + _u(rng, 0.1, 0.6, 0.4), -_q(rng, 1.5, 3, 2.0),
+                                                     -_q(rng, 0.25, 0.75, 0.5))),
+    ('flat-', 'a < 0, r < 1 - ε', lambda eps, rng: (1 - eps - _u(rng, 0.1, 0.4, 0.3), *[-_q(rng, 0.25, 0.75, 0.5)] * 2)),
+    ('far-', 'a < 0, r far above 1 + ε', lambda eps, rng: (_u(rng, 3.5, 5, 4.0), *[-_q(rng, 4, 6, 5.0)] * 2)),
+    ('inside', 'a > 0, r inside [1 - ε, 1 + ε]', lambda eps, rng: (1 + eps * _u(rng, 0.3, 0.8, 0.5),
+                                                                    *[_q(rng, 1.5, 2.5, 1.5)] * 2)),
+)
+
+
+def _u(rng, low, high, fixed):
+    """A number from [low, high] (fixed for the fixed cases, rng None)."""
+    return fixed if rng is None else float(rng.uniform(low, high))
+
+
+def _q(rng, low, high, fixed):
+    """A number on the grid of 1/4 from low to high (exact in float32; fixed for rng None)."""
+    return fixed if rng is None else float(rng.choice(np.arange(low * 4, high * 4 + 1)) / 4)
+
+
+def loss_probes(rng, fresh=False, id_prefix='loss_probe_'):
+    """The compute_loss() probes (LOSS_PROBES), one case each, sharing one state and action."""
+    epsilon = float(rng.choice([0.1, 0.15, 0.2, 0.25, 0.3])) if fresh else 0.2
+    networks = Networks()
+    recipe = ('readable', int(rng.integers(2**31)))
+    set_weights(networks, recipe)
+    state = rng.standard_normal((1, STATE_DIM)).astype(np.float32)
+    state[0, 0] = _grid(rng, 1, -2, 2)[0] if fresh else 0.75
+    action = np.array([int(rng.integers(NUM_ACTIONS))], dtype=np.int64)
+    log_prob, value = networks.log_probs_and_values(torch.as_tensor(state), torch.as_tensor(action))
+    cases = []
+    for name, title, draw in LOSS_PROBES:
+        ratio, advantage, error = draw(epsilon, rng if fresh else None)
+        inputs = dict(states=state.copy(), actions=action.copy(), advantages=np.array([advantage], np.float32),
+                      critic_targets=(value.numpy() + np.float32(error)).astype(np.float32),
+                      log_probs_old=(log_prob.numpy() - np.float32(np.log(ratio))).astype(np.float32))
+        cases.append(Case(id=id_prefix + name.replace('+', '_pos').replace('-', '_neg'), group='loss',
+                          section=PROBE_SECTIONS['loss'], title=f'1 transition: {title}', function='compute_loss',
+                          gamma=0.9, lmbda=0.9, epsilon=epsilon, num_steps=1, weights=recipe, inputs=inputs,
+                          checked=('actor_loss', 'critic_loss'), probe='loss',
+                          design={'name': float(LOSS_PROBE_NAMES.index(name)), 'ratio': float(ratio),
+                                  'advantage': advantage, 'error': error, 'value': float(value)}))
+    return cases
+
+
+LOSS_PROBE_NAMES = tuple(name for name, _, _ in LOSS_PROBES)
+
+
+def probe_cases(rng_for, fresh):
+    """The probes, after the kit's own cases: rng_for(index) gives each its numbers."""
+    return [decay_probe('gae_probe_decay', rng_for(11), fresh), ends_probe('gae_probe_ends', rng_for(12), fresh),
+            restarts_probe('gae_probe_restarts', rng_for(13), fresh)] + loss_probes(rng_for(14), fresh)
+
+
 PAIRED = ('gae_no_ends', 'gae_terminations', 'gae_truncations', 'loss_regions', 'loss_small_epsilon')
 
 
@@ -323,7 +559,7 @@ def course_replays(rng_for):
         rng = rng_for(100 + index)
         n = len(expected)
         ends = [(int(k), 0) for k in rng.choice(n, int(rng.integers(1, n)), replace=False)]
-        case = advantages_case(f'gae_course_{index}', f'{n} steps', rng, N=n, T=1, gamma=COURSE_GAMMA,
+        case = advantages_case(f'gae_course_{index}', f'{n} environments × 1 step', rng, N=n, T=1, gamma=COURSE_GAMMA,
                                lmbda=COURSE_LMBDA, terminations=ends, group='gae_course')
         case.inputs.pop('truncations')
         case.checked, case.detached, case.in_place = ('advantages',), False, False
@@ -336,6 +572,12 @@ def course_replays(rng_for):
     return cases
 
 
+def fixed_cases(loss_targets=None):
+    """The fixed cases (make_cases() sorts them into the report's order): the course's six,
+    the kit's own, the probes. loss_targets: as course_cases() takes them."""
+    return course_cases(loss_targets) + extended_cases(fixed_rng) + probe_cases(fixed_rng, fresh=False)
+
+
 def fixed_rng(index):
     """The numpy Generator of the index-th fixed case (the grader's fresh ones never share it)."""
     return np.random.default_rng([0, index])
@@ -346,10 +588,10 @@ def make_cases(seed=None, groups=None):
     verbatim, then the kit's own), whose expected values rl_expected.py stores. An int: the
     same structures with fresh numbers drawn from it (the grader's secret seed)."""
     if seed is None:
-        cases = course_cases() + extended_cases(fixed_rng)
+        cases = fixed_cases()
     else:
         rng_for = lambda index: np.random.default_rng([1, int(seed), index])  # noqa: E731
-        cases = course_replays(rng_for) + extended_cases(rng_for)
+        cases = course_replays(rng_for) + extended_cases(rng_for) + probe_cases(rng_for, fresh=True)
     order = list(GROUPS)
     cases.sort(key=lambda case: order.index(case.group))  # stable: keeps the order within a group
     return [case for case in cases if groups is None or case.group in groups]

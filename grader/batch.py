@@ -312,13 +312,14 @@ def choose_isolation(isolation, kit, log):
 
 def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jobs=2, progress=None,
                  isolation='auto', seed=None, log=_stderr, cell_timeout=CELL_TIMEOUT, shard=None, roster=None,
-                 on_graded=None):
+                 on_graded=None, feedback='fix'):
     """Grades every notebook of `submissions`; writes the gradebook, the feedback and the run's
     other outputs (grader/shards.py: batch.json, class_report.html, lms_grades.csv); returns the rows.
     seed: the secret seed of the cases (default: a fresh random one; never written anywhere);
     cell_timeout: the seconds one cell of a notebook may run; shard: (K, N) grades only the K-th
     of N shares of the folder; roster: a roster CSV file (grader/lms.py), read before grading;
-    on_graded(graded) is called with each Graded."""
+    on_graded(graded) is called with each Graded; feedback: how much the feedback files give
+    away, a level of rl_kit.levels.LEVELS."""
     paths = submission_paths(submissions)
     names = submission_names(paths)  # of the whole folder: a shard's rows are named as in a single run
     filenames = feedback_filenames(names)
@@ -336,7 +337,7 @@ def grade_folder(submissions, out, timeout=60.0, memory_mb=2048, hidden=None, jo
         rows[index] = graded.row
         done += 1
         _write_atomically(os.path.join(out, 'feedback', filenames[index] + '.md'),
-                          feedback_text(graded))
+                          feedback_text(graded, feedback))
         run.add(index, filenames[index], graded)
         if on_graded:
             on_graded(graded)

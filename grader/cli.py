@@ -2,7 +2,7 @@
 
     python grade.py SUBMISSIONS_DIR --out OUT_DIR [--timeout 60] [--cell-timeout 10] [--memory-mb 2048]
                     [--hidden hidden_cases.py] [--jobs 2] [--isolation auto|bwrap|none]
-                    [--shard K/N] [--roster ROSTER.csv [--assignment NAME]]
+                    [--shard K/N] [--roster ROSTER.csv [--assignment NAME]] [--feedback verdict|located|named|fix]
     python grade.py merge --out OUT_DIR SHARD_OUT_DIR... [--roster ROSTER.csv [--assignment NAME]]
 
 Every *.ipynb (any case) in SUBMISSIONS_DIR is graded on its own:
@@ -22,11 +22,13 @@ Every *.ipynb (any case) in SUBMISSIONS_DIR is graded on its own:
      checks and tolerances of the student's own report. Nothing the submission's process
      says can raise its score above what its outputs earn.
 Writes OUT_DIR/gradebook.csv (one row per submission, written atomically by this process
-only) and OUT_DIR/feedback/<submission>.md (the report the student would see), and
-OUT_DIR/class_report.html (what the class did: grader/report.py), OUT_DIR/batch.json (the
-run's record: grader/shards.py, which --shard and merge use) and, with --roster,
-OUT_DIR/lms_grades.csv and OUT_DIR/lms_unmatched.csv (grader/lms.py). Every text a
-submission controls is made inert first (grader/feedback.py). grader/README.md says more.
+only) and OUT_DIR/feedback/<submission>.md (the report the student would see), which gives
+away as much as --feedback says: verdict (which cases pass), located (where, and what kind of
+difference), named (the mistake), fix (its fix too; the default). Also OUT_DIR/class_report.html
+(what the class did: grader/report.py), OUT_DIR/batch.json (the run's record: grader/shards.py,
+which --shard and merge use) and, with --roster, OUT_DIR/lms_grades.csv and
+OUT_DIR/lms_unmatched.csv (grader/lms.py). Every text a submission controls is made inert
+first (grader/feedback.py). grader/README.md says more.
 
 Statuses: ok, timeout, error, no PPO class, not a notebook. `passed` and `failed` count
 test cases; `score` is the percentage of cases passed; `isolated` says whether the
@@ -45,6 +47,7 @@ from grader import lms, sandbox, shards
 from grader.batch import CELL_TIMEOUT, ISOLATION_CHOICES, grade_folder
 from grader.feedback import ERRORS
 from grader.judge import load_hidden_cases
+from rl_kit.levels import LEVELS as FEEDBACK_LEVELS
 
 
 def summary(rows):
@@ -87,6 +90,9 @@ def main(argv=None):
     parser.add_argument('--shard', metavar='K/N', help='grade only the K-th of N shares of the folder (K = 1..N), '
                                                        'e.g. one per machine; join them with `grade.py merge`')
     add_roster_arguments(parser)
+    parser.add_argument('--feedback', choices=FEEDBACK_LEVELS, default='fix',
+                        help='how much the feedback files give away: verdict (which cases pass), located (where, and '
+                             'what kind of difference), named (the mistake), fix (its fix too; default)')
     args = parser.parse_args(argv)
     if not os.path.isdir(args.submissions):
         parser.error(f'not a folder: {args.submissions}')
@@ -112,7 +118,8 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         rows = grade_folder(args.submissions, args.out, args.timeout, args.memory_mb, hidden, args.jobs, progress,
-                            args.isolation, cell_timeout=args.cell_timeout, shard=shard, roster=roster)
+                            args.isolation, cell_timeout=args.cell_timeout, shard=shard, roster=roster,
+                            feedback=args.feedback)
     except sandbox.SandboxError as exc:
         parser.exit(1, f'grade.py: {exc}\n')
     print(summary(rows))

@@ -12,6 +12,7 @@ is made inert before it is written anywhere:
     quote, emphasis, link, image, HTML tag, table or code fence, and renders as written.
 """
 
+import copy
 import dataclasses
 import hashlib
 import re
@@ -53,18 +54,23 @@ def name_text(name):
 
 
 def _inert_report(report):
-    """A copy of a harness.Report whose failure messages and notes (which hold what the
-    student's code raised or sent) are markdown_text(); our own texts (titles, mistakes) stay."""
-    def failure(item):
-        return dataclasses.replace(item, message=markdown_text(item.message))
+    """A copy of a harness.Report whose failure messages, function names and notes (what the
+    student's code raised or sent) are markdown_text(); our own texts (titles, mistakes) stay.
+    A deep copy changed in place: a Report made anew would name its mistakes again."""
+    inert = copy.deepcopy(report)
+    for case in inert.cases:
+        case.failures = [dataclasses.replace(item, message=markdown_text(item.message),
+                                             function=item.function and markdown_text(item.function))
+                         for item in case.failures]
+        case.notes = [markdown_text(note) for note in case.notes]
+    if inert.stopped is not None:
+        inert.stopped = dataclasses.replace(inert.stopped, message=markdown_text(inert.stopped.message))
+    return inert
 
-    cases = [dataclasses.replace(case, failures=[failure(f) for f in case.failures],
-                                 notes=[markdown_text(note) for note in case.notes]) for case in report.cases]
-    stopped = report.stopped and failure(report.stopped)
-    return dataclasses.replace(report, cases=cases, stopped=stopped)
 
-
-def feedback_text(graded):
+def feedback_text(graded, level='fix'):
+    """The feedback Markdown of one graded submission; its report at a level of
+    rl_kit.levels.LEVELS ('verdict', 'located', 'named', 'fix')."""
     row = graded.row
     lines = [f'# Feedback: {markdown_text(row["submission"])}', '']
     if row['status'] == 'ok':
@@ -75,7 +81,7 @@ def feedback_text(graded):
     if graded.notes:
         lines += ['', 'Notes:'] + [f'- {markdown_text(note)}' for note in graded.notes]
     if graded.report is not None:
-        lines += ['', _inert_report(graded.report).to_markdown()]
+        lines += ['', _inert_report(graded.report).to_markdown(level)]
     return '\n'.join(lines).rstrip('\n') + '\n'
 
 

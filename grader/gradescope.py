@@ -39,10 +39,11 @@ import tempfile
 import threading
 import time
 
+from rl_kit.levels import LEVELS  # how much the feedback gives away
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the kit, /autograder/source on Gradescope
 ROOT_VARIABLE, DEFAULT_ROOT = 'AUTOGRADER_ROOT', '/autograder'
 CONFIG = 'autograder_config.json'
-LEVELS = ('verdict', 'located', 'named', 'fix')   # issue 17's feedback levels; `fix` is today's report
 VISIBILITIES = ('hidden', 'after_due_date', 'after_published', 'visible')
 ISOLATIONS = ('auto', 'bwrap', 'none')
 DEFAULTS = {
@@ -143,20 +144,9 @@ def _lines(text, limit=LINE_LIMIT):
     return '\n'.join(_clean(line, limit) if line.strip() else '' for line in str(text).split('\n'))
 
 
-def render(report, level):
-    """The report as text at a feedback level (issue 17 adds levels to the Report; until
-    then every level is today's report, `fix`)."""
-    import inspect
-    method = report.to_text
-    if 'level' in inspect.signature(method).parameters:
-        return method(level=level)
-    return method()
-
-
 def group_tests(config, report=None, why_not=None):
     """One Gradescope test per group of rl_tests.GROUPS."""
     import rl_tests
-    from rl_kit.harness import Report
     tests = []
     for number, (group, title) in enumerate(rl_tests.GROUPS.items(), 1):
         points = config['points'][group]
@@ -169,7 +159,7 @@ def group_tests(config, report=None, why_not=None):
             passed = sum(case.passed for case in cases)
             fraction = passed / len(cases) if config['partial_credit'] else float(passed == len(cases))
             test.update(score=round(points * fraction, 2), status='passed' if passed == len(cases) else 'failed',
-                        output=_lines(render(Report(cases), config['feedback_level'])))
+                        output=_lines(report.of_groups(group).to_text(config['feedback_level'])))
         tests.append(test)
     return tests
 

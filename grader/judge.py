@@ -111,14 +111,14 @@ class Judge:
         """The rl_kit.harness.Report of one submission's observations (list, one per case).
         Only values and gradients count: the child's claims about its outputs do not
         (judge(trusted=False)). Mistakes are matched as soon as one case has a wrong
-        value, on every case, since evidence for and against them ranks them."""
+        value, on every case, since evidence for and against them ranks them. The Report
+        renders at any level: report.to_markdown(level) / to_text(level)."""
         from rl_kit import harness as rl_harness
-        received = [self._observation(observations, index, case) for index, case in enumerate(self.cases)]
+        received = {case.id: self._observation(observations, index, case) for index, case in enumerate(self.cases)}
 
-        def verdicts(with_mistakes):
-            return [self.rl_tests.judge(case, observation, self.expected[case.id],
-                                        self.mistakes(case) if with_mistakes else {}, trusted=False)
-                    for case, observation in zip(self.cases, received)]
+        def verdicts(with_mistakes):  # judge(trusted=False) on each case, then the probes read together
+            mistakes = {case.id: self.mistakes(case) for case in self.cases} if with_mistakes else {}
+            return self.rl_tests.judge_cases(self.cases, received, self.expected, mistakes, trusted=False)
 
         results = verdicts(False)
         if any(failure.kind == rl_harness.Kind.WRONG_VALUE for result in results for failure in result.failures):

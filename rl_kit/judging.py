@@ -9,13 +9,15 @@ report and the instructor's grader (shipped to students):
 """
 
 import math
+import warnings
 
 import numpy as np
 import torch
 
 from rl_kit import harness
-from rl_kit.harness import CaseResult, Failure, Kind, call, fmt, shape_problem
-from rl_kit.mistakes import MISTAKES
+from rl_kit import reading
+from rl_kit.harness import CaseResult, Failure, Finding, Kind, call, fmt, shape_problem
+from rl_kit.mistakes import MISTAKES, PARTS, base, ids, keys
 from rl_kit.networks import NETWORKS_CHANGED, NUM_ACTIONS, STATE_DIM, linear_layers, set_weights
 from rl_kit.records import OUTPUTS, Observation, Output
 
@@ -24,7 +26,15 @@ harness.HARNESS_FILES.add(__file__)
 
 def observe(PPO, case):
     """Runs the student's code on one case and describes the outcome. Never raises for
-    anything the student's code does (exceptions and sys.exit() become obs.failure)."""
+    anything the student's code does (exceptions and sys.exit() become obs.failure). The
+    warnings it gives on the tests' inputs (torch's "std() of one value") are not shown: the
+    report says what they mean."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return _observe(PPO, case)
+
+
+def _observe(PPO, case):
     ac, failure = call(PPO, STATE_DIM, NUM_ACTIONS, case.gamma, case.lmbda, case.epsilon, case.num_steps)
     if failure is not None:
         return Observation(case.id, Failure(failure.kind, failure.message, case.function))
@@ -84,8 +94,13 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
     failure only where the values are right, never score above correct code: the values
     are also checked to be float32 numbers, the losses' gradients against the reference's."""
     expected = _values(expected)
-    mistakes = {mistake: _values(outputs) for mistake, outputs in (mistakes or {}).items()}
-    result = CaseResult(section=case.section or case.group, group=case.group, title=case.title)
+    # a mistake's outputs where it changes them (as rl_kit/expected.json stores them; the grader's
+    # live ones hold every output): one it leaves as expected says nothing for or against it
+    mistakes = {mistake: {name: values for name, values in _values(outputs).items() if name not in expected or not (
+        np.shape(values) == np.shape(expected[name]) and _close(values, expected[name], case))}
+        for mistake, outputs in (mistakes or {}).items()}
+    result = CaseResult(section=case.section or case.group, group=case.group, title=case.title,
+                        composites=[MISTAKES[m] for m in PARTS if m in ids(case.function)])
     if observed.case_id != case.id:
         result.failures.append(Failure(Kind.WRONG_TYPE, f'no answer for this case (got one for {observed.case_id!r})',
                                        case.function))
@@ -95,6 +110,7 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         return result
     outputs = {output.name: output for output in observed.outputs}
     wrong = {}
+    ruled = {}      # {output: ids of the mistakes it shows the code does not make}
     formed = set()  # outputs that passed the form checks
     for name in case.checked:
         result.checks += 1
@@ -104,36 +120,39 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
             problem = _value_form_problem(case, name, output)
         if problem is not None:
             result.failures.append(problem)
+            if problem.kind == Kind.NOT_FINITE:
+                result.wrong.append(name)  # a probe can still read what NaN means
             continue
         formed.add(name)
         got = output.array().reshape(np.shape(expected[name]))
         want = np.asarray(expected[name], dtype=np.float64).reshape(got.shape)
-        # evidence against a mistake: it would change this output, and the output is not what it gives
-        result.ruled_out.extend(mistake for mistake, outputs_of_mistake in mistakes.items()
-                                if '+' not in mistake and name in outputs_of_mistake and not (
-                                    np.shape(outputs_of_mistake[name]) == got.shape
-                                    and _close(got, np.asarray(outputs_of_mistake[name]), case)))
+        ruled[name] = _ruled_out(case, name, got, want, mistakes)
         if _close(got, want, case):
             continue
         wrong[name] = got
+        result.wrong.append(name)
+        if got.ndim == 0:
+            result.scalar.add(name)
         result.failures.append(Failure(Kind.WRONG_VALUE, _value_message(case, name, got, want), case.function))
-        matched = [mistake for mistake, outputs_of_mistake in mistakes.items()
-                   if name in outputs_of_mistake and np.shape(outputs_of_mistake[name]) == got.shape
-                   and _close(got, np.asarray(outputs_of_mistake[name]), case)]
-        singles = [mistake for mistake in matched if '+' not in mistake]
-        for combination in singles or matched:  # two mistakes at once only where no single one explains it
-            for mistake in combination.split('+'):
-                if MISTAKES[mistake] not in result.mistakes:
-                    result.mistakes.append(MISTAKES[mistake])
-        if not result.mistakes or name not in _named_outputs(result, mistakes):
+        options = _options(case, name, got, want, mistakes)
+        if options:
+            result.options[name] = options
+        else:
             result.notes.extend(_difference_notes(case, name, got, want))
-    note, mistake = _target_relation(case, wrong, expected)
-    if note:
-        result.notes.append(note)
-    if mistake and MISTAKES[mistake] not in result.mistakes:
-        result.mistakes.append(MISTAKES[mistake])
+    _target_relation(case, wrong, expected, result, ruled)
+    # a mistake that another output of the case rules out explains nothing here (unless the
+    # same option explains that output too)
+    for name, options in list(result.options.items()):
+        result.options[name] = [option for option in options if not any(
+            m.id in ruled[other] and option not in result.options.get(other, [])
+            for m in option for other in ruled if other != name)]
+        if not result.options[name]:
+            del result.options[name]
+    result.ruled_out = sorted(set().union(*ruled.values())) if ruled else []
+    result.notes = list(dict.fromkeys(result.notes))  # a note the two outputs share, once
     for name in ('actor_loss', 'critic_loss'):
-        if f'{name}.grad' in expected and name in formed:
+        # a wrong value has a wrong gradient: only a right value's gradient says something more
+        if f'{name}.grad' in expected and name in formed and name not in wrong:
             result.checks += 1
             problem = _gradient_problem(case, name, observed, expected)
             if problem is not None:
@@ -144,6 +163,84 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
             message = (f'{case.function}() changed its input tensors in place; work on copies (e.g. x = x.clone())')
             result.failures.append(Failure(Kind.IN_PLACE, message, case.function))
     return result
+
+
+def judge_cases(cases, observations, expected, mistakes=None, trusted=True):
+    """The verdicts on several cases ([harness.CaseResult], in order), each by judge(), then
+    with what the probes among them show when read together (rl_kit/reading.py).
+    observations, expected, mistakes: {case id: ...} as judge() takes them for one case."""
+    mistakes = mistakes or {}
+    results = [judge(case, observations[case.id], expected[case.id], mistakes.get(case.id, {}), trusted)
+               for case in cases]
+    try:
+        readings = reading.read(cases, observations, expected)
+    except Exception:  # noqa: BLE001 - whatever came back, a reading never stops the verdicts
+        readings = {}
+    for case, result in zip(cases, results):
+        for found in readings.get(case.id, []):
+            if set(found.outputs) & set(result.wrong):
+                result.findings.append(Finding(MISTAKES[found.mistake] if found.mistake else None, found.detail,
+                                               found.outputs))
+    return results
+
+
+def _options(case, name, got, want, mistakes):
+    """[(Mistake, ...)]: the known mistakes (or pairs) that reproduce a wrong output exactly;
+    for advantages that come out normalised, also the mistakes that do so once normalised."""
+    def reproduces(outputs_of_mistake, transform=None):
+        if name not in outputs_of_mistake or np.shape(outputs_of_mistake[name]) != got.shape:
+            return False
+        values = np.asarray(outputs_of_mistake[name], dtype=np.float64)
+        return _close(got, transform(values) if transform else values, case)
+
+    matched = [key for key, outputs_of_mistake in mistakes.items() if reproduces(outputs_of_mistake)]
+    singles = [key for key in matched if '+' not in key]
+    chosen = singles or matched  # two mistakes at once only where no single one explains it
+    ddof = _normalised(got) if name == 'advantages' else None
+    if not chosen and ddof is not None:
+        normalise = lambda x: (x - x.mean()) / (x.std(ddof=ddof) + 1e-12)  # noqa: E731
+        if _close(got, normalise(want), case):
+            chosen = ['normalized_in_gae']
+        else:
+            chosen = [f'normalized_in_gae+{key}' for key, outputs_of_mistake in mistakes.items()
+                      if '+' not in key and base(key) != 'normalized_in_gae' and reproduces(outputs_of_mistake,
+                                                                                            normalise)]
+    options = []
+    for key in chosen:
+        option = tuple(dict.fromkeys(MISTAKES[base(part)] for part in key.split('+')))
+        if option not in options:
+            options.append(option)
+    return options
+
+
+def _ruled_out(case, name, got, want, mistakes):
+    """{mistake id}: the known mistakes this output shows the code does not make: no variant of
+    them gives what the code gave (a variant that leaves the output as expected gives it where
+    it is right; for advantages that come out normalised, a variant gives them once normalised)."""
+    ddof = _normalised(got) if name == 'advantages' else None
+    normalise = (lambda x: (x - x.mean()) / (x.std(ddof=ddof) + 1e-12)) if ddof is not None else None  # noqa: E731
+    right = _close(got, want, case)
+    verdicts = {}
+    for key in keys(case.function):
+        outputs_of_mistake = mistakes.get(key, {})
+        if name in outputs_of_mistake and np.shape(outputs_of_mistake[name]) == got.shape:
+            values = np.asarray(outputs_of_mistake[name], dtype=np.float64)
+            gives = _close(got, values, case) or (normalise is not None and _close(got, normalise(values), case))
+            changes = True
+        else:
+            gives, changes = right, False
+        verdict = verdicts.setdefault(base(key), [False, False])
+        verdict[0] |= gives
+        verdict[1] |= changes
+    return {mistake for mistake, (gives, changes) in verdicts.items() if changes and not gives}
+
+
+def _normalised(x):
+    """The ddof (1 or 0) with which values have mean 0 and standard deviation 1, or None."""
+    x = np.ravel(x)
+    if len(x) < 3 or abs(x.mean()) > 1e-3:
+        return None
+    return next((ddof for ddof in (1, 0) if abs(x.std(ddof=ddof) - 1) < 1e-3), None)
 
 
 def _expected_shape(case):
@@ -168,11 +265,6 @@ def _values(x):
     return {name: np.asarray(value, dtype=np.float64) for name, value in x.items()}
 
 
-def _named_outputs(result, mistakes):
-    """The outputs that one of the named mistakes explains."""
-    return {name for mistake in result.mistakes for name in mistakes.get(mistake.id, {})}
-
-
 def _close(got, want, case):
     return bool(np.allclose(got, want, rtol=case.rtol, atol=case.atol))
 
@@ -193,7 +285,11 @@ def _form_problem(case, name, output):
     problem = shape_problem(name, output.shape, output.dtype, output.requires_grad, finite, shape, 'torch.float32',
                             requires_grad)
     if problem is not None and problem.kind == Kind.NOT_FINITE:
-        problem = Failure(Kind.NOT_FINITE, f'{name} contains NaN or infinity: {harness.short(output.values)}')
+        one = ' (each environment has one step here: a standard deviation over one value is NaN in torch)' if (
+            case.function == 'compute_advantages' and case.num_steps == 1) else (
+            ' (one transition here: a standard deviation over one value is NaN in torch)'
+            if len(case.inputs['states']) == 1 else '')
+        problem = Failure(Kind.NOT_FINITE, f'{name} contains NaN or infinity: {harness.short(output.values)}{one}')
     return problem and Failure(problem.kind, problem.message, case.function)
 
 
@@ -214,6 +310,16 @@ def _step_event(case, row):
     return ', '.join(events)
 
 
+def _where(case, row):
+    """A row of a compute_advantages() case in the words of the case's shape."""
+    N, T = case.layout
+    if N == 1:
+        return f'step {row}'
+    if T == 1:
+        return f'environment {row}'
+    return f'environment {row // T}, step {row % T}'
+
+
 def _value_message(case, name, got, want):
     error = np.abs(got - want)
     if got.ndim == 0:
@@ -221,51 +327,53 @@ def _value_message(case, name, got, want):
     N, T = case.layout
     wrong = _wrong_mask(got, want, case).reshape(N, T)
     envs = [env for env in range(N) if wrong[env].any()]
-    places = []
-    for env in envs[:2]:
-        step = int(np.flatnonzero(wrong[env])[-1])  # a backward sum's error starts at the latest wrong step
-        row = env * T + step
-        event = _step_event(case, row)
-        where = f'step {step}' if N == 1 or T > 1 else f'row {row}'
-        where = f'environment {env}, {where}' if T > 1 else f'step {row}'
-        places.append(f'{where}{" (" + event + ")" if event else ""}: got {fmt(got[row])}, expected {fmt(want[row])}')
-    more = f'; and {len(envs) - 2} more environment{"s" if len(envs) > 3 else ""}' if len(envs) > 2 else ''
-    lead = 'the last wrong value' if T > 1 else 'the first wrong value'
-    return (f'{name} are incorrect (max error {fmt(error.max())}); {lead}: ' + '; '.join(places) + more)
+    env = envs[0]
+    row = env * T + int(np.flatnonzero(wrong[env])[-1])  # a backward sum's error starts at the latest wrong step
+    event = _step_event(case, row)
+    place = f'{_where(case, row)}{" (" + event + ")" if event else ""}: got {fmt(got[row])}, expected {fmt(want[row])}'
+    if N == 1:
+        return f'{name} are incorrect (max error {fmt(error.max())}); the last wrong step: {place}'
+    lead = 'e.g. ' if T == 1 else 'e.g. the last wrong step of '
+    return f'{name} are incorrect (max error {fmt(error.max())}) in {len(envs)} of {N} environments; {lead}{place}'
 
 
 def _difference_notes(case, name, got, want):
-    """What kind of difference it is, where no known mistake explains it."""
-    notes = []
-    scale = max(np.abs(want).max(), 1.0)
-    near = lambda a, b: np.allclose(a, b, rtol=1e-3, atol=1e-3 * scale)  # noqa: E731
+    """What kind of difference it is, where no known mistake explains it. A factor or a shift
+    is named only where it holds for every value."""
     if got.ndim == 0:
         return _scalar_notes(name, got.item(), want.item())
+    notes = []
+    holds = lambda a, b: bool(np.all(np.abs(a - b) <= 1e-3 * np.abs(b) + 1e-6))  # noqa: E731 - value by value
     if np.dot(want, want) > 0:
         factor = float(np.dot(got, want) / np.dot(want, want))
-        if abs(factor - 1) > 1e-3 and near(got, factor * want):
+        if abs(factor - 1) > 1e-3 and holds(got, factor * want):
             notes.append('every value has the wrong sign (a factor -1).' if abs(factor + 1) < 1e-3 else
                          f'every value is {fmt(factor)} × the expected one: a constant factor is off.')
             return notes
     shift = float(np.mean(got - want))
-    if abs(shift) > 1e-3 * scale and near(got, want + shift):
+    if abs(shift) > 1e-6 and holds(got, want + shift):
         notes.append(f'every value is off by the same amount ({fmt(shift)}): a constant shift.')
         return notes
     N, T = case.layout
     wrong = _wrong_mask(got, want, case)
     envs = [env for env in range(N) if wrong.reshape(N, T)[env].any()]
+    rows = set(np.flatnonzero(wrong))
+    ends = set(np.flatnonzero(case.inputs['terminations'] | case.inputs.get('truncations', False)))
+    last = {env * T + T - 1 for env in range(N)}
+    if T == 1:
+        if rows and rows <= ends:
+            notes.append('only the environments whose episode ends are wrong: check δ_t there (what v(s_{t+1}) '
+                         'counts for after a termination).')
+        return notes
     if N > 1 and len(envs) < N:
         notes.append(f'only environment{"s" if len(envs) > 1 else ""} {", ".join(map(str, envs))} '
                      f'{"are" if len(envs) > 1 else "is"} wrong; the other{"s are" if N - len(envs) > 1 else " is"} '
                      'right: compare what happens in them (episode ends, segment ends).')
-    rows = set(np.flatnonzero(wrong))
-    ends = set(np.flatnonzero(case.inputs['terminations'] | case.inputs.get('truncations', False)))
-    last = {env * T + T - 1 for env in range(N)}
-    if T > 1 and rows and rows <= last:
+    if rows and rows <= last:
         notes.append('only the last step of a segment is wrong: check what δ_{T-1} bootstraps from.')
-    elif T > 1 and rows and rows <= ends:
+    elif rows and rows <= ends:
         notes.append('only steps where an episode ends are wrong: check δ_t there (what v(s_{t+1}) counts for).')
-    if T > 1 and envs:
+    if envs:
         notes.append('in a backward sum an error travels to the earlier steps: fix the latest wrong step first.')
     return notes
 
@@ -285,19 +393,26 @@ def _scalar_notes(name, got, want):
     return []
 
 
-def _target_relation(case, wrong, expected):
-    """How a wrong critic_targets relates to the student's own advantages: (note, mistake id)
-    when that relation tells something even though the advantages are wrong too."""
+def _target_relation(case, wrong, expected, result, ruled):
+    """Where both outputs of compute_advantages() are wrong: whether critic_targets are wrong
+    only through the advantages (critic_targets - advantages = v(s_t), as it should). Then
+    critic_targets' formula is right, whatever else happens to give the same numbers on this
+    case: they are explained by what explains the advantages, and nothing of their own."""
     if case.function != 'compute_advantages' or 'critic_targets' not in wrong or 'advantages' not in wrong:
-        return None, None
+        return
     got = wrong['critic_targets'] - wrong['advantages']
     values = expected['critic_targets'] - expected['advantages']   # v(s_t)
     if _close(got, values, case):
-        return ('critic_targets - advantages is right (it is v(s_t)): critic_targets is wrong only because the '
-                'advantages are.'), None
-    if _close(got, np.zeros_like(got), case) and not _close(values, np.zeros_like(values), case):
-        return None, 'target_without_value'
-    return None, None
+        ruled['critic_targets'] = set()  # critic_targets show nothing the advantages do not
+        result.options.pop('critic_targets', None)
+        if 'advantages' in result.options:
+            result.options['critic_targets'] = list(result.options['advantages'])
+        result.failures = [Failure(f.kind, 'critic_targets are incorrect too, only through the advantages '
+                                   '(critic_targets - advantages = v(s_t), as it should)', f.function)
+                           if f.kind == Kind.WRONG_VALUE and f.message.startswith('critic_targets') else f
+                           for f in result.failures]
+    elif _close(got, np.zeros_like(got), case) and not _close(values, np.zeros_like(values), case):
+        result.options.setdefault('critic_targets', []).append((MISTAKES['target_without_value'],))
 
 
 def _gradient_problem(case, name, observed, expected):

@@ -1,6 +1,6 @@
 """The networks of every case: the notebook's actor and critic sizes, and the weights a case
-gives them (shipped to students). A case's weights are a recipe, ('course', seed) or ('live',
-seed), so that a case crosses a process boundary as data."""
+gives them (shipped to students). A case's weights are a recipe, ('course', seed), ('live',
+seed) or ('readable', seed), so that a case crosses a process boundary as data."""
 
 import functools
 
@@ -44,6 +44,22 @@ def live_weights(seed):
     return tuple(weights)
 
 
+def readable_weights(seed):
+    """A live actor and a critic that reads its value straight off the state: v(s) = s[0],
+    exactly, in float32 (relu(s0) - relu(-s0) through the three layers, every other weight 0).
+    The probe cases choose each state's first number, and so every value the critic gives."""
+    actor = list(live_weights(seed)[:3])  # shared by every call with this seed: not changed here
+    critic = [(np.zeros(shape), np.zeros(shape[0])) for shape in layer_shapes()[3:]]
+    critic[0][0][0, 0], critic[0][0][1, 0] = 1.0, -1.0   # h = (relu(s0), relu(-s0), 0, ...)
+    critic[1][0][0, 0], critic[1][0][1, 1] = 1.0, 1.0    # passed on unchanged
+    critic[2][0][0, 0], critic[2][0][0, 1] = 1.0, -1.0   # v = relu(s0) - relu(-s0) = s0
+    return actor + critic
+
+
+WEIGHTS = {'course': lambda seed: course_weights(np.random.Generator(np.random.PCG64(seed))),
+           'live': live_weights, 'readable': readable_weights}
+
+
 def linear_layers(network):
     """The Linear layers of one of the notebook's networks, in order."""
     return [module for module in network if isinstance(module, nn.Linear)]
@@ -56,7 +72,7 @@ NETWORKS_CHANGED = ('PPO.actor and PPO.critic must stay the given networks (nn.S
 def set_weights(ac, recipe):
     """Gives both networks of `ac` the weights of a case (ValueError if the networks differ)."""
     scheme, seed = recipe
-    weights = course_weights(np.random.Generator(np.random.PCG64(seed))) if scheme == 'course' else live_weights(seed)
+    weights = WEIGHTS[scheme](seed)
     layers = linear_layers(ac.actor) + linear_layers(ac.critic)
     if [tuple(layer.weight.shape) for layer in layers] != layer_shapes() or any(l.bias is None for l in layers):
         raise ValueError(f'layers {[tuple(layer.weight.shape) for layer in layers]}, expected {layer_shapes()}')

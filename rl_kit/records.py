@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from rl_kit.harness import Failure
-from rl_kit.networks import HIDDEN
+from rl_kit.networks import HIDDEN, WEIGHTS
 
 OUTPUTS = {'compute_advantages': ('advantages', 'critic_targets'), 'compute_loss': ('actor_loss', 'critic_loss')}
 INPUTS = {'compute_advantages': ('states', 'rewards', 'next_states', 'terminations', 'truncations'),
@@ -35,7 +35,7 @@ class Case:
     lmbda: float
     epsilon: float
     num_steps: int          # T
-    weights: tuple          # ('course', seed) or ('live', seed): how the networks' weights are drawn
+    weights: tuple          # (scheme, seed), a scheme of networks.WEIGHTS: how the networks' weights are drawn
     inputs: dict            # name: np.ndarray, in the order of the call
     checked: tuple          # outputs whose values are judged
     rtol: float = RTOL
@@ -45,6 +45,8 @@ class Case:
     gradient: str = ''      # 'flat' or 'steep': judge the actor loss's gradient (see loss_case)
     pairs: bool = False     # small enough to also match pairs of mistakes (ids 'a+b'): two bugs at once
     section: str = ''       # the heading the case is reported under (its group's description)
+    probe: str = ''         # a probe case (rl_kit/reading.py reads one behaviour off its outputs): its kind
+    design: dict = field(default_factory=dict)  # a probe's chosen numbers: {name: number or [numbers]}
 
     @property
     def layout(self):
@@ -60,9 +62,11 @@ class Case:
     def to_data(self):
         data = {name: getattr(self, name) for name in ('id', 'group', 'title', 'function', 'gamma', 'lmbda',
                                                        'epsilon', 'num_steps', 'rtol', 'atol', 'detached',
-                                                       'in_place', 'gradient', 'pairs', 'section')}
+                                                       'in_place', 'gradient', 'pairs', 'section', 'probe')}
         data['weights'] = list(self.weights)
         data['checked'] = list(self.checked)
+        data['design'] = {name: list(value) if isinstance(value, (list, tuple)) else value
+                          for name, value in self.design.items()}
         data['inputs'] = {name: {'dtype': str(x.dtype), 'shape': list(x.shape), 'values': x.ravel().tolist()}
                           for name, x in self.inputs.items()}
         return data
@@ -73,7 +77,7 @@ class Case:
         _require(isinstance(data, dict), 'a case must be a dict')
         function = data.get('function')
         _require(function in INPUTS, f'case.function must be one of {sorted(INPUTS)}, got {function!r}')
-        for name in ('id', 'group', 'title', 'gradient', 'section'):
+        for name in ('id', 'group', 'title', 'gradient', 'section', 'probe'):
             _require(isinstance(data.get(name), str) and len(data[name]) < 500, f'case.{name} must be a short string')
         for name in ('gamma', 'lmbda', 'epsilon', 'rtol', 'atol'):
             _require(isinstance(data.get(name), (int, float)) and math.isfinite(data[name]),
@@ -81,8 +85,8 @@ class Case:
         _require(isinstance(data.get('num_steps'), int) and 0 < data['num_steps'] <= MAX_BATCH,
                  'case.num_steps must be a positive int')
         weights = data.get('weights')
-        _require(isinstance(weights, list) and len(weights) == 2 and weights[0] in ('course', 'live')
-                 and isinstance(weights[1], int), "case.weights must be ['course' or 'live', seed]")
+        _require(isinstance(weights, list) and len(weights) == 2 and weights[0] in WEIGHTS
+                 and isinstance(weights[1], int), f"case.weights must be [one of {sorted(WEIGHTS)}, seed]")
         checked = data.get('checked')
         _require(isinstance(checked, list) and set(checked) <= set(OUTPUTS[function]),
                  f'case.checked must be outputs of {function}')
@@ -95,11 +99,28 @@ class Case:
                    num_steps=data['num_steps'], weights=(weights[0], weights[1]), inputs=inputs,
                    checked=tuple(checked), rtol=float(data['rtol']), atol=float(data['atol']),
                    detached=bool(data['detached']), in_place=bool(data['in_place']), gradient=data['gradient'],
-                   pairs=bool(data.get('pairs')), section=data['section'])
+                   pairs=bool(data.get('pairs')), section=data['section'], probe=data['probe'],
+                   design=_design(data.get('design')))
         _require(len(inputs['states']) % case.num_steps == 0 or function == 'compute_loss',
                  'case: the batch is not N segments of num_steps')
         return case
 
+
+def _design(data):
+    """A probe's design, validated: at most 32 names, each a finite number or a list of at
+    most MAX_DESIGN of them."""
+    _require(isinstance(data, dict) and len(data) <= 32, 'case.design must be a dict of numbers')
+    design = {}
+    for name, value in data.items():
+        values = value if isinstance(value, list) else [value]
+        _require(isinstance(name, str) and len(name) < 50 and len(values) <= MAX_DESIGN and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values),
+            f'case.design.{str(name)[:50]} must be a finite number or a short list of them')
+        design[name] = [float(v) for v in value] if isinstance(value, list) else float(value)
+    return design
+
+
+MAX_DESIGN = 64
 
 _DTYPES = {'float32': np.float32, 'int64': np.int64, 'bool': np.bool_}
 

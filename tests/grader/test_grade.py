@@ -36,7 +36,7 @@ needs_bubblewrap = pytest.mark.skipif(not BUBBLEWRAP, reason=f'no isolation here
 TIMEOUT = 15
 CELL_TIMEOUT = 3  # seconds a cell may run (grade.py's default is 10)
 SEED = 1
-CASES = len(rl_tests.make_cases())  # the course's six and the kit's own
+CASES = len(rl_tests.make_cases())  # the course's six, the kit's own and the probes
 
 
 def completed():
@@ -313,7 +313,7 @@ def test_feedback_is_the_students_report(graded):
     out = graded[1]
     feedback = rendered(out / 'feedback' / 'bob_no_lambda.md')
     assert feedback.startswith('Feedback: bob_no_lambda\nScore: ')
-    assert '\n✗ case 1' in feedback and 'Looks like a known mistake: λ is missing' in feedback
+    assert '\n✗ case 1' in feedback and '→ λ is missing' in feedback
     assert 'compute_loss() raised SystemExit: 3' in rendered(out / 'feedback' / 'grace_exit_in_method.md')
     assert 'compute_advantages() raised MemoryError' in rendered(out / 'feedback' / 'nina_memory_hog.md')
     kevin = rendered(out / 'feedback' / 'kevin_uses_a_global.md')

@@ -537,7 +537,7 @@ def test_a_wrong_notebook_gets_part_of_the_points(autograder):
     import rl_tests
     tests = dict(zip(rl_tests.GROUPS, results['tests']))
     # without λ, GAE is right on the course's one-step rollouts only
-    assert tests['gae']['score'] == 0 and 'Looks like a known mistake: λ is missing' in tests['gae']['output']
+    assert tests['gae']['score'] == 0 and '→ λ is missing' in tests['gae']['output']
     assert all(tests[group]['score'] == tests[group]['max_score'] for group in ('gae_course', 'loss_course', 'loss'))
     assert 0 < results['score'] < 10 and 'likely mistakes: λ is missing' in results['output']
     assert results['extra_data']['first_mistake'] == 'λ is missing'
@@ -655,3 +655,20 @@ def test_lock_secrets_leaves_the_student_side_readable(tmp_path):
     mode = lambda name: oct(os.stat(tmp_path / name).st_mode & 0o777)  # noqa: E731
     assert (mode('ppo_reference.py'), mode('instructor'), mode('rl_kit/__pycache__')) == ('0o600', '0o700', '0o700')
     assert mode('rl_tests.py') == '0o644' and mode('rl_kit') == '0o755'
+
+
+def test_each_gradescope_test_gives_away_what_its_level_says():
+    from instructor import ppo_mistakes
+    import rl_tests
+    from rl_kit import harness
+    report = harness.collect(rl_tests.test_ppo(ppo_mistakes.mutant('no_lambda')))
+    outputs = {level: {test['name']: test['output'] for test in
+                       gradescope.group_tests(dict(gradescope.DEFAULTS, points=dict.fromkeys(rl_tests.GROUPS, 1),
+                                                   feedback_level=level), report)}
+               for level in ('verdict', 'named', 'fix')}
+    gae = rl_tests.GROUPS['gae']
+    assert 'λ is missing' in outputs['fix'][gae] and 'λ is missing' in outputs['named'][gae]
+    assert 'λ is missing' not in outputs['verdict'][gae] and '✗' in outputs['verdict'][gae]
+    assert 'Fix:' in outputs['fix'][gae] and 'Fix:' not in outputs['named'][gae]
+    # each test is its own group's part, with the whole report's names
+    assert 'λ is missing' not in outputs['fix'][rl_tests.GROUPS['loss']]

@@ -62,8 +62,8 @@ def test_the_build_is_up_to_date(capsys):
 def test_release_holds_exactly_what_a_student_receives(tmp_path):
     files = release()
     names = sorted(files)
-    kit = ['__init__.py', 'expected.json', 'gae_episode.json', 'harness.py', 'inputs.py', 'judging.py', 'mistakes.py',
-           'networks.py', 'records.py', 'training.py']
+    kit = ['__init__.py', 'expected.json', 'gae_episode.json', 'harness.py', 'inputs.py', 'judging.py', 'levels.py',
+           'mistakes.py', 'networks.py', 'reading.py', 'records.py', 'settings.json', 'training.py']
     assert names == sorted([build.STUDENT, 'rl_gui.py', 'rl_tests.py'] + [f'rl_kit/{name}' for name in kit])
     build.write_outputs(tmp_path)
     written = [os.path.relpath(os.path.join(here, name), tmp_path / build.RELEASE).replace(os.sep, '/')
