@@ -96,12 +96,16 @@ def feedback_level():
     rl_kit/settings.json (tools/build.py --feedback LEVEL writes it), else 'fix', everything."""
     try:
         with open(SETTINGS_FILE, encoding='utf-8') as file:
-            level = json.load(file).get('feedback', 'fix')
+            settings = json.load(file)
     except FileNotFoundError:
         return 'fix'
+    except (OSError, ValueError) as error:   # ValueError: not JSON, or not UTF-8
+        raise ValueError(f'{SETTINGS_FILE} cannot be read ({type(error).__name__}): restore it from the '
+                         'hand-out') from None
+    level = settings.get('feedback', 'fix') if isinstance(settings, dict) else None
     if level not in LEVELS:
-        raise ValueError(f'{SETTINGS_FILE}: "feedback" must be one of {list(LEVELS)}, got {level!r}; rebuild the '
-                         'hand-out with tools/build.py --feedback LEVEL')
+        raise ValueError(f'{SETTINGS_FILE}: "feedback" must be one of {list(LEVELS)}, got {level!r}; restore the '
+                         "file from the hand-out (the instructor's build writes it: tools/build.py --feedback LEVEL)")
     return level
 
 

@@ -267,3 +267,19 @@ def test_a_groups_part_of_a_report_keeps_the_whole_reports_names():
                                                  'max instead of min in L^clip.')
     assert 'λ is missing' not in loss.to_markdown('fix') and 'Fix:' in loss.to_markdown('fix')
     assert report.of_groups('gae_course', 'loss_course').total == 6
+
+
+@pytest.mark.parametrize('text,message', [
+    ('{"feedback": "all"}', "\"feedback\" must be one of ['verdict', 'located', 'named', 'fix'], got 'all'"),
+    ('["named"]', '"feedback" must be one of'),
+    ('{"feedback": ', 'cannot be read (JSONDecodeError): restore it from the hand-out'),
+])
+def test_a_broken_settings_file_is_one_line_saying_what_to_do(tmp_path, monkeypatch, text, message):
+    path = tmp_path / 'settings.json'
+    path.write_text(text)
+    monkeypatch.setattr(rl_tests, 'SETTINGS_FILE', str(path))
+    with pytest.raises(ValueError) as error:
+        rl_tests.feedback_level()
+    assert message in str(error.value) and '\n' not in str(error.value)
+    path.write_text('{"feedback": "named"}')
+    assert rl_tests.feedback_level() == 'named'
