@@ -222,7 +222,11 @@ def describe_exception(exc, function_name=None):
     if isinstance(exc, NotImplementedError):
         name = where.name if where is not None else function_name or 'a function'
         return f'{name}() is not implemented yet: fill in its TODO, run the cell, then run the tests again'
-    text = f'{type(exc).__name__}: {exc}'.rstrip(': ')
+    try:
+        message = str(exc)
+    except Exception:   # an exception class of the student's whose __str__ itself fails
+        message = '(its message could not be shown)'
+    text = f'{type(exc).__name__}: {message}'.rstrip(': ')
     if function_name:
         text = f'{function_name}() raised {text}'
     if where is not None:

@@ -273,3 +273,18 @@ def test_no_known_mistake_hides_below_rounding_in_the_kits_own_cases():
     assert set(ppo_mistakes.MISTAKE_IDS) <= set(largest)
     singles = {m: largest[m] for m in ppo_mistakes.MISTAKE_IDS}
     assert all(change > 1e-2 for change in singles.values()), {m: c for m, c in singles.items() if c <= 1e-2}
+
+
+def test_an_exception_whose_message_itself_fails_is_one_line():
+    class Unprintable(Exception):
+        def __str__(self):
+            raise RuntimeError('no')
+
+    class Raises(PPO):
+        def compute_advantages(self, *args):
+            raise Unprintable()
+
+    report = rl_harness.collect(rl_tests.test_ppo(Raises))
+    messages = [failure.message for failure in report.failures(Kind.RAISED)]
+    assert messages and all('raised Unprintable: (its message could not be shown)' in m for m in messages)
+    assert all('\n' not in m for m in messages)
