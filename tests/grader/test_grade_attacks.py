@@ -500,8 +500,8 @@ RED_TEAM = {  # name: (notebook, status, score)
     'red_keyboard_interrupt_and_sys_exit': (with_cells('raise KeyboardInterrupt', 'import sys\nsys.exit(0)'), 'ok',
                                            100.0),
     'red_three_thousand_cells_first': (with_cells(*['x = 1'] * 3000, first=True), 'ok', 100.0),
-    # its exception cannot be put into words: the cell is noted without its text, the tests stop
-    'red_unprintable_exception': (with_cells(UNPRINTABLE, UNPRINTABLE_METHOD), 'error', 0.0),
+    # its exception cannot be put into words: said without its text; its correct compute_loss counts
+    'red_unprintable_exception': (with_cells(UNPRINTABLE, UNPRINTABLE_METHOD), 'ok', 'part'),
 }
 
 
@@ -620,7 +620,10 @@ def test_what_a_batch_attack_gets(attacked, name, status):
 def test_the_red_team_gets_the_right_row(attacked, name):
     _, status, score = RED_TEAM[name]
     row = attacked['rows'][name]
-    assert (row['status'], row['score']) == (status, score), row
+    if score == 'part':   # the cases of one function fail, the other's pass
+        assert row['status'] == status and 0 < row['score'] < 100, row
+    else:
+        assert (row['status'], row['score']) == (status, score), row
     assert len(row['detail']) <= grade.DETAIL_LIMIT and '\n' not in row['detail']
 
 
@@ -628,6 +631,8 @@ def test_the_red_team_rows_say_why(attacked):
     rows = attacked['rows']
     assert rows['red_deep_recursion']['detail'] == f'did not finish within {TIMEOUT} s (an infinite loop?)'
     assert rows['red_closes_the_result_pipe']['detail'].startswith('the grading process exited with code 71')
+    unprintable = rendered(attacked['out'] / 'feedback' / 'red_unprintable_exception.md')
+    assert 'raised Unprintable: (its message could not be shown)' in unprintable
     feedback = rendered(attacked['out'] / 'feedback' / 'red_undoes_the_grading_flag.md')
     assert 'was interrupted after' in feedback  # it trained: its training cell ran until its cap
 
