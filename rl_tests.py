@@ -31,6 +31,7 @@ from rl_kit import harness
 from rl_kit.harness import LEVELS, Kind, check_torch_tensor, collect
 from rl_kit.judging import judge, judge_cases, observe
 from rl_kit.mistakes import MISTAKES
+from rl_kit.reading import HARD_CODED_RATES
 from rl_kit.networks import NUM_ACTIONS, STATE_DIM, Networks, course_weights, set_weights
 from rl_kit.records import Case, Observation, Output
 
@@ -353,14 +354,28 @@ def _grid(rng, count, low, high, avoid=()):
 
 
 def _rates(rng, fresh):
-    """(γ, λ) of a probe: far enough apart that γ, λ and γλ each read as themselves."""
+    """(γ, λ) of a probe: far enough apart that γ, λ and γλ each read as themselves, and away
+    from the values code often writes as numbers (reading.HARD_CODED_RATES), so that a
+    hard-coded 0.9 or 0.95 never reads as γ or λ."""
     if not fresh:
-        return 0.9, 0.8
+        return FIXED_RATES
     while True:
         gamma, lmbda = round(float(rng.uniform(0.8, 0.95)), 2), round(float(rng.uniform(0.5, 0.85)), 2)
-        decay = math.prod((gamma, lmbda))
-        if min(abs(gamma - lmbda), abs(decay - lmbda), gamma - decay) > 0.06:
+        if readable_rates(gamma, lmbda):
             return gamma, lmbda
+
+
+FIXED_RATES = (0.84, 0.7)   # the fixed probes' (γ, λ): readable_rates() holds (tests check it)
+
+
+def readable_rates(gamma, lmbda):
+    """Whether a probe's γ, λ and γλ each read as themselves: apart from one another, and from
+    every hard-coded rate and product of two that code may decay by instead."""
+    decay = math.prod((gamma, lmbda))
+    if min(abs(gamma - lmbda), abs(decay - lmbda), gamma - decay) <= 0.06:
+        return False
+    others = {c * d for c in HARD_CODED_RATES for d in HARD_CODED_RATES}   # 1.0 among them: each rate alone
+    return all(abs(x - y) > 0.005 for x in (gamma, lmbda, decay) for y in others)
 
 
 def _readable_rollout(rng, values, next_values, rewards, terminations=(), truncations=()):
@@ -465,7 +480,8 @@ LOSS_PROBES = (
     ('steep-', 'a < 0, r > 1 + ε', lambda eps, rng: (1 + eps + _u(rng, 0.1, 0.6, 0.4), -_q(rng, 1.5, 3, 2.0),
                                                      -_q(rng, 0.25, 0.75, 0.5))),
     ('flat-', 'a < 0, r < 1 - ε', lambda eps, rng: (1 - eps - _u(rng, 0.1, 0.4, 0.3), *[-_q(rng, 0.25, 0.75, 0.5)] * 2)),
-    ('far-', 'a < 0, r far above 1 + ε', lambda eps, rng: (_u(rng, 3.5, 5, 4.0), *[-_q(rng, 4, 6, 5.0)] * 2)),
+    # r far above the bounds of a dual clip (c = 3 in tianshou's examples, 5 in DI-engine), so that one shows
+    ('far-', 'a < 0, r far above 1 + ε', lambda eps, rng: (_u(rng, 12, 25, 16.0), *[-_q(rng, 4, 6, 5.0)] * 2)),
     ('inside', 'a > 0, r inside [1 - ε, 1 + ε]', lambda eps, rng: (1 + eps * _u(rng, 0.3, 0.8, 0.5),
                                                                     *[_q(rng, 1.5, 2.5, 1.5)] * 2)),
 )

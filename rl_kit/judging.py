@@ -110,6 +110,7 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         return result
     outputs = {output.name: output for output in observed.outputs}
     wrong = {}
+    notes = {}      # {output: [note]} where no known mistake explains it
     ruled = {}      # {output: ids of the mistakes it shows the code does not make}
     formed = set()  # outputs that passed the form checks
     for name in case.checked:
@@ -138,8 +139,10 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         if options:
             result.options[name] = options
         else:
-            result.notes.extend(_difference_notes(case, name, got, want))
+            notes[name] = _difference_notes(case, name, got, want)
     _target_relation(case, wrong, expected, result, ruled)
+    result.notes, result.noted = _merged_notes({name: found for name, found in notes.items()
+                                                if name not in result.follows})
     # a mistake that another output of the case rules out explains nothing here (unless the
     # same option explains that output too)
     for name, options in list(result.options.items()):
@@ -149,7 +152,6 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         if not result.options[name]:
             del result.options[name]
     result.ruled_out = sorted(set().union(*ruled.values())) if ruled else []
-    result.notes = list(dict.fromkeys(result.notes))  # a note the two outputs share, once
     for name in ('actor_loss', 'critic_loss'):
         # a wrong value has a wrong gradient: only a right value's gradient says something more
         if f'{name}.grad' in expected and name in formed and name not in wrong:
@@ -181,6 +183,9 @@ def judge_cases(cases, observations, expected, mistakes=None, trusted=True):
             if set(found.outputs) & set(result.wrong):
                 result.findings.append(Finding(MISTAKES[found.mistake] if found.mistake else None, found.detail,
                                                found.outputs))
+        # what a probe read of an output says more than a guess about its kind of difference
+        read = {output for finding in result.findings for output in finding.outputs}
+        result.notes = [note for note in result.notes if result.noted.get(note) not in read]
     return results
 
 
@@ -341,7 +346,7 @@ def _difference_notes(case, name, got, want):
     """What kind of difference it is, where no known mistake explains it. A factor or a shift
     is named only where it holds for every value."""
     if got.ndim == 0:
-        return _scalar_notes(name, got.item(), want.item())
+        return _scalar_notes(name, got.item(), want.item(), len(case.inputs['states']))
     notes = []
     holds = lambda a, b: bool(np.all(np.abs(a - b) <= 1e-3 * np.abs(b) + 1e-6))  # noqa: E731 - value by value
     if np.dot(want, want) > 0:
@@ -378,8 +383,26 @@ def _difference_notes(case, name, got, want):
     return notes
 
 
-def _scalar_notes(name, got, want):
-    """A factor worth naming between two numbers: -1, an integer, or 1 / an integer."""
+def _merged_notes(notes):
+    """([note], {note: output}) of the notes of each output: a note the outputs share once; where
+    two outputs have notes, one that only one of them has names it ("critic_targets: ...")."""
+    merged, noted = [], {}
+    for name, found in notes.items():
+        for note in found:
+            shared = all(note in other for other in notes.values())
+            if shared or len(notes) == 1 or note.startswith(name):
+                text = note
+            else:
+                text = f'{name}: {note}'
+            if text not in merged:
+                merged.append(text)
+                noted[text] = None if shared and len(notes) > 1 else name
+    return merged, noted
+
+
+def _scalar_notes(name, got, want, batch):
+    """A factor worth naming between two numbers: -1, an integer, or 1 / an integer (a sum
+    instead of a mean only where the batch has more than one transition)."""
     if want == 0 or got == 0:
         return []
     factor = got / want
@@ -387,7 +410,8 @@ def _scalar_notes(name, got, want):
         return [f'{name} has the right size but the wrong sign.']
     for k in range(2, 1025):
         if abs(factor - k) < 1e-3 * k:
-            return [f'{name} is {k} × the expected value: a sum instead of a mean, or a factor too many?']
+            sum_ = 'a sum instead of a mean, or ' if k == batch else ''
+            return [f'{name} is {k} × the expected value: {sum_}a factor too many?']
         if abs(1 / factor - k) < 1e-3 * k:
             return [f'{name} is 1/{k} of the expected value: a factor too many?']
     return []
@@ -405,8 +429,7 @@ def _target_relation(case, wrong, expected, result, ruled):
     if _close(got, values, case):
         ruled['critic_targets'] = set()  # critic_targets show nothing the advantages do not
         result.options.pop('critic_targets', None)
-        if 'advantages' in result.options:
-            result.options['critic_targets'] = list(result.options['advantages'])
+        result.follows['critic_targets'] = 'advantages'   # explained by whatever explains the advantages
         result.failures = [Failure(f.kind, 'critic_targets are incorrect too, only through the advantages '
                                    '(critic_targets - advantages = v(s_t), as it should)', f.function)
                            if f.kind == Kind.WRONG_VALUE and f.message.startswith('critic_targets') else f
