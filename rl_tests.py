@@ -531,6 +531,10 @@ def probe_cases(rng_for, fresh):
             restarts_probe('gae_probe_restarts', rng_for(13), fresh)] + loss_probes(rng_for(14), fresh)
 
 
+# The kit's own GAE cases' γ and λ: away from the rates code often writes as numbers (0.9, 0.95, ...,
+# reading.HARD_CODED_RATES), so that a hard-coded 0.9 never gives what a mistake of γ or λ gives
+KIT_GAMMA, KIT_LMBDA = 0.91, 0.82
+
 PAIRED = ('gae_no_ends', 'gae_terminations', 'gae_truncations', 'loss_regions', 'loss_small_epsilon')
 
 
@@ -540,17 +544,17 @@ def extended_cases(rng_for):
     it shows on its own."""
     cases = [
         advantages_case('gae_no_ends', '2 environments × 8 steps, no episode ends', rng_for(0), N=2, T=8,
-                        gamma=0.9, lmbda=0.8),
+                        gamma=KIT_GAMMA, lmbda=KIT_LMBDA),
         advantages_case('gae_terminations', '3 environments × 6 steps, terminations inside the segments',
-                        rng_for(1), N=3, T=6, gamma=0.9, lmbda=0.8, terminations=[(0, None), (2, None)]),
+                        rng_for(1), N=3, T=6, gamma=KIT_GAMMA, lmbda=KIT_LMBDA, terminations=[(0, None), (2, None)]),
         advantages_case('gae_truncations', '3 environments × 6 steps, truncations inside the segments',
-                        rng_for(2), N=3, T=6, gamma=0.9, lmbda=0.8, truncations=[(0, None), (1, None)]),
+                        rng_for(2), N=3, T=6, gamma=KIT_GAMMA, lmbda=KIT_LMBDA, truncations=[(0, None), (1, None)]),
         advantages_case('gae_segments', '3 environments × 6 steps, episode ends inside and at the end of segments',
-                        rng_for(3), N=3, T=6, gamma=0.9, lmbda=0.8, terminations=[(0, None), (1, 5)],
+                        rng_for(3), N=3, T=6, gamma=KIT_GAMMA, lmbda=KIT_LMBDA, terminations=[(0, None), (1, 5)],
                         truncations=[(1, None), (2, 5)]),
-        advantages_case('gae_lambda_0', 'λ = 0, 2 environments × 5 steps', rng_for(4), N=2, T=5, gamma=0.9,
+        advantages_case('gae_lambda_0', 'λ = 0, 2 environments × 5 steps', rng_for(4), N=2, T=5, gamma=KIT_GAMMA,
                         lmbda=0.0, terminations=[(0, None)], truncations=[(1, None)]),
-        advantages_case('gae_lambda_1', 'λ = 1, 2 environments × 5 steps', rng_for(5), N=2, T=5, gamma=0.9,
+        advantages_case('gae_lambda_1', 'λ = 1, 2 environments × 5 steps', rng_for(5), N=2, T=5, gamma=KIT_GAMMA,
                         lmbda=1.0, terminations=[(0, None)], truncations=[(1, None)]),
         advantages_case('gae_long', '8 environments × 16 steps, random episode ends, γ = 0.99', rng_for(6), N=8,
                         T=16, gamma=0.99, lmbda=0.95, terminations=[(0, None)], truncations=[(1, None)],

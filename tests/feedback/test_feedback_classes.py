@@ -6,6 +6,9 @@ instructor.feedback_checks.contradictions() must catch)."""
 
 import dataclasses
 import functools
+import glob
+import importlib.util
+import os
 
 import pytest
 import torch
@@ -93,11 +96,14 @@ def near_hard_coded(x):
     return any(abs(x - c * d) <= 0.005 for c in HARD_CODED_RATES for d in HARD_CODED_RATES)
 
 
-def test_the_probes_rates_keep_away_from_hard_coded_ones_for_any_seed():
+def test_the_kits_rates_keep_away_from_hard_coded_ones_for_any_seed():
+    # the probes' and the kit's own GAE cases' (γ = 0.99 is the long case's point: a real setting)
     for seed in (None,) + tuple(range(40)):
         for case in rl_tests.make_cases(seed):
-            if case.probe in ('decay', 'ends', 'restarts'):
-                rates = (case.gamma, case.lmbda, case.gamma * case.lmbda)
+            if case.function == 'compute_advantages' and case.group == 'gae' and case.id != 'gae_long':
+                # λ = 0 and λ = 1 are those cases' point: their γ alone
+                rates = (case.gamma,) if case.id.startswith('gae_lambda_') else (
+                    case.gamma, case.lmbda, case.gamma * case.lmbda)
                 assert not any(near_hard_coded(x) for x in rates), (seed, case.id, rates)
 
 
@@ -131,7 +137,7 @@ class HardCodedLambdaTimesGamma(HardCodedLambda):
 def test_a_hard_coded_rate_is_read_as_one_not_as_gamma_or_lambda(cls, words):
     report = report_of(cls)
     assert words in text_of(report, 'gae_probe_decay'), text_of(report, 'gae_probe_decay')
-    assert 'no_gamma_in_sum' not in named(report), named(report)
+    assert 'no_lambda' not in named(report) and 'no_gamma_in_sum' not in named(report), named(report)
 
 
 # ------------------------------------------------------------------ C, H, I: what a probe reads, exactly
@@ -231,3 +237,57 @@ def test_notes_of_two_outputs_say_which_output_they_are_about():
         only = [note for note in case.notes if 'only environment' in note]
         assert len(only) <= 1 or all(note.startswith(('advantages:', 'critic_targets:')) for note in only), only
     assert contradictions(report, rl_tests.make_cases()) == []
+
+
+# ------------------------------------------------------------------ real code: no wrong name, no contradiction
+
+DEV = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'third_party', 'dev', '*.py')))
+
+
+def load(path):
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('path', DEV, ids=lambda path: os.path.basename(path)[:-3])
+def test_third_party_code_gets_no_wrong_name_and_no_contradiction(path):
+    # a mistake named is one of the file's BUGS (or a part of one); no line contradicts another
+    module = load(path)
+    report = report_of(module.Implementation)
+    allowed = {i for ids in module.BUGS.values() for i in ids}
+    allowed |= {part for i in allowed for part in rl_tests.MISTAKES[i].parts}
+    named_ = {m.id for case in report.cases for m in case.mistakes}
+    assert named_ <= allowed, sorted(named_ - allowed)
+    assert contradictions(report, rl_tests.make_cases()) == []
+
+
+# ------------------------------------------------------------------ J: silent patterns, and a dropped parameter
+
+class JointRatio(PPO):
+    """One ratio for the whole batch: exp(sum of the log-ratios)."""
+    def compute_loss(self, states, actions, advantages, critic_targets, log_probs_old):
+        ratio = torch.exp((self.compute_log_probs(states, actions) - log_probs_old).sum())
+        actor_loss = -torch.min(ratio * advantages, ratio.clamp(1 - self.epsilon, 1 + self.epsilon) * advantages).mean()
+        return actor_loss, ((critic_targets - self.compute_values(states)) ** 2).mean()
+
+
+def test_code_that_mixes_the_transitions_of_a_batch_is_told_so():
+    report = report_of(JointRatio)
+    batch = [case for case, spec in zip(report.cases, rl_tests.make_cases())
+             if spec.function == 'compute_loss' and len(spec.inputs['states']) > 1]
+    assert batch and all('something mixes the transitions' in ' '.join(case.notes) for case in batch if not case.passed)
+    # a mistake that explains it (a sum over the batch) is named instead
+    assert 'something mixes' not in report_of(ppo_mistakes.mutant('critic_sum')).to_text()
+
+
+class WithoutTruncations(PPO):
+    def compute_advantages(self, states, rewards, next_states, terminations):
+        return super().compute_advantages(states, rewards, next_states, terminations)
+
+
+def test_a_dropped_parameter_is_told_to_keep_the_hand_outs_signature():
+    text = report_of(WithoutTruncations).to_text()
+    assert "keep the hand-out's signature, compute_advantages(self, states, rewards, next_states, terminations, " \
+           "truncations=None)" in text
