@@ -431,8 +431,9 @@ def ends_probe(id, rng, fresh=False):
         A1, B1, C1, A2, B2, C2, A3, C3, A4, B4, A5, B5 = _grid(rng, 12, -4, 4, avoid=(0,)) if fresh else \
             (1.5, 4.0, -2.5, -1.0, 3.0, 2.0, 2.0, -3.0, 1.25, -2.0, 0.5, 5.0)
         R = _grid(rng, 5, -2, 2) if fresh else [0.5, 1.25, 0.75, -0.5, -1.5]
-        terms = [(0, gamma * B1, B1, gamma * C1, C1), (gamma * B2, 0, gamma * A2, A2, gamma * C2, C2, B2),
-                 (gamma * C3, C3, 0), (0, gamma * B4, B4), (gamma * B5, B5, 0)]
+        gl = math.prod((gamma, lmbda))   # γλ v(s_{t+1}): λ written into δ_t too
+        terms = [(0, gamma * B1, B1, gamma * C1, C1, gl * B1), (gamma * B2, 0, gamma * A2, A2, gamma * C2, C2, B2, gl * B2),
+                 (gamma * C3, C3, 0, gl * C3), (0, gamma * B4, B4, gl * B4), (gamma * B5, B5, 0, gl * B5)]
         # an examined step's advantage r - v(s_t) + (what δ_t bootstraps from): distinct for every choice the
         # code may make, and never 0 (an advantage of 0 reads as a step left out)
         totals = [[r - a + x for x in t] for r, a, t in zip(R, (A1, A2, A3, A4, A5), terms)]

@@ -263,11 +263,11 @@ def read_ends(case, a, targets, expected):
             hypotheses = [(bootstrap, 0.0), (bootstrap - math.prod((gamma, case.lmbda, inflow)),
                                              math.prod((gamma, case.lmbda, inflow)))]
             fits = [(x, c) for x, c in hypotheses
-                    if any(close(x, v) for v in _bootstrap_terms(kind, gamma, A, B, C).values())]
+                    if any(close(x, v) for v in _bootstrap_terms(kind, gamma, case.lmbda, A, B, C).values())]
             if len(fits) != 1:
                 continue
             bootstrap, carry = fits[0]
-        names = _bootstrap_terms(kind, gamma, A, B, C)
+        names = _bootstrap_terms(kind, gamma, case.lmbda, A, B, C)
         said = (f'at the {kind} ({where}) your advantage is {fmt(raw[row])}; with r = {fmt(r)}, v(s_t) = {fmt(A)} '
                 f'and v(s_{{t+1}}) = {fmt(B)} it should be {fmt(should)}')
         if carry:
@@ -299,9 +299,10 @@ def read_ends(case, a, targets, expected):
     return readings
 
 
-def _bootstrap_terms(kind, gamma, A, B, C):
+def _bootstrap_terms(kind, gamma, lmbda, A, B, C):
     """{what δ_t adds to r - v(s_t): its value} that code may use at a step of this kind."""
-    names = {'γ v(s_{t+1})': gamma * B, 'v(s_{t+1}) without γ': B, 'nothing': 0.0}
+    names = {'γ v(s_{t+1})': gamma * B, 'v(s_{t+1}) without γ': B, 'nothing': 0.0,
+             'γλ v(s_{t+1})': math.prod((gamma, lmbda, B))}
     if kind == 'truncation':
         names.update({'γ v(s_t), the value of the state before the time limit': gamma * A,
                       'v(s_t), without γ': A})
@@ -344,6 +345,10 @@ def _target_relation(case, raw, targets, expected):
     values = case.inputs['states'][:, 0].astype(np.float64)
     if np.allclose(targets - raw, values, rtol=1e-3, atol=1e-4):
         return []   # critic_targets = advantages + v(s_t): they follow the advantages
+    next_values = case.inputs['next_states'][:, 0].astype(np.float64)
+    if np.allclose(targets - raw, next_values, rtol=1e-3, atol=1e-4) and not np.allclose(values, next_values):
+        return [Reading('', 'your critic_targets are the advantages + v(s_{t+1}), the value of the next state; '
+                        'they should be the advantages + v(s_t)', ('critic_targets',))]
     if np.allclose(targets, raw, rtol=1e-3, atol=1e-4) and np.abs(values).max() > 0.1:
         return [Reading('target_without_value', 'your critic_targets equal your advantages; they should be the '
                         'advantages + v(s_t) (here v(s_t) is not 0)', ('critic_targets',))]

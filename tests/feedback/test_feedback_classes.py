@@ -291,3 +291,12 @@ def test_a_dropped_parameter_is_told_to_keep_the_hand_outs_signature():
     text = report_of(WithoutTruncations).to_text()
     assert "keep the hand-out's signature, compute_advantages(self, states, rewards, next_states, terminations, " \
            "truncations=None)" in text
+
+
+@pytest.mark.parametrize('path,words', [
+    ('hand_lambda_in_delta.py', 'your δ_t adds γλ v(s_{t+1}) to r - v(s_t); it should add γ v(s_{t+1})'),
+    ('hand_target_next_value.py', 'your critic_targets are the advantages + v(s_{t+1})'),
+])
+def test_a_behaviour_without_a_name_is_still_read(path, words):
+    report = report_of(load(os.path.join(os.path.dirname(DEV[0]), path)).Implementation)
+    assert words in text_of(report, 'gae_probe_ends'), text_of(report, 'gae_probe_ends')

@@ -6,7 +6,7 @@ from ppo_reference import PPO
 
 SOURCE = 'hand-written'
 CORRECT = {'compute_advantages': False, 'compute_loss': True}
-BUGS = {'critic_targets add v(s_{t+1}) instead of v(s_t)': ('target_without_value',)}
+BUGS = {'critic_targets add v(s_{t+1}) instead of v(s_t)': ()}
 
 
 class Implementation(PPO):
