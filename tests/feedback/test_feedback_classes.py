@@ -6,8 +6,6 @@ instructor.feedback_checks.contradictions() must catch)."""
 
 import dataclasses
 import functools
-import glob
-import importlib.util
 import os
 
 import pytest
@@ -241,14 +239,7 @@ def test_notes_of_two_outputs_say_which_output_they_are_about():
 
 # ------------------------------------------------------------------ real code: no wrong name, no contradiction
 
-DEV = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'third_party', 'dev', '*.py')))
-
-
-def load(path):
-    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from test_feedback_words import DEV, load  # noqa: E402 - the dev corpus and its loader, defined once
 
 
 @pytest.mark.parametrize('path', DEV, ids=lambda path: os.path.basename(path)[:-3])
