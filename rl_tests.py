@@ -31,6 +31,7 @@ from rl_kit import harness
 from rl_kit.harness import LEVELS, Kind, check_torch_tensor, collect
 from rl_kit.judging import judge, judge_cases, observe
 from rl_kit.mistakes import MISTAKES
+from rl_kit.reading import HARD_CODED_RATES
 from rl_kit.networks import NUM_ACTIONS, STATE_DIM, Networks, course_weights, set_weights
 from rl_kit.records import Case, Observation, Output
 
@@ -353,14 +354,28 @@ def _grid(rng, count, low, high, avoid=()):
 
 
 def _rates(rng, fresh):
-    """(γ, λ) of a probe: far enough apart that γ, λ and γλ each read as themselves."""
+    """(γ, λ) of a probe: far enough apart that γ, λ and γλ each read as themselves, and away
+    from the values code often writes as numbers (reading.HARD_CODED_RATES), so that a
+    hard-coded 0.9 or 0.95 never reads as γ or λ."""
     if not fresh:
-        return 0.9, 0.8
+        return FIXED_RATES
     while True:
         gamma, lmbda = round(float(rng.uniform(0.8, 0.95)), 2), round(float(rng.uniform(0.5, 0.85)), 2)
-        decay = math.prod((gamma, lmbda))
-        if min(abs(gamma - lmbda), abs(decay - lmbda), gamma - decay) > 0.06:
+        if readable_rates(gamma, lmbda):
             return gamma, lmbda
+
+
+FIXED_RATES = (0.84, 0.7)   # the fixed probes' (γ, λ): readable_rates() holds (tests check it)
+
+
+def readable_rates(gamma, lmbda):
+    """Whether a probe's γ, λ and γλ each read as themselves: apart from one another, and from
+    every hard-coded rate and product of two that code may decay by instead."""
+    decay = math.prod((gamma, lmbda))
+    if min(abs(gamma - lmbda), abs(decay - lmbda), gamma - decay) <= 0.06:
+        return False
+    others = {c * d for c in HARD_CODED_RATES for d in HARD_CODED_RATES}   # 1.0 among them: each rate alone
+    return all(abs(x - y) > 0.005 for x in (gamma, lmbda, decay) for y in others)
 
 
 def _readable_rollout(rng, values, next_values, rewards, terminations=(), truncations=()):
@@ -416,8 +431,9 @@ def ends_probe(id, rng, fresh=False):
         A1, B1, C1, A2, B2, C2, A3, C3, A4, B4, A5, B5 = _grid(rng, 12, -4, 4, avoid=(0,)) if fresh else \
             (1.5, 4.0, -2.5, -1.0, 3.0, 2.0, 2.0, -3.0, 1.25, -2.0, 0.5, 5.0)
         R = _grid(rng, 5, -2, 2) if fresh else [0.5, 1.25, 0.75, -0.5, -1.5]
-        terms = [(0, gamma * B1, B1, gamma * C1, C1), (gamma * B2, 0, gamma * A2, A2, gamma * C2, C2, B2),
-                 (gamma * C3, C3, 0), (0, gamma * B4, B4), (gamma * B5, B5, 0)]
+        gl = math.prod((gamma, lmbda))   # γλ v(s_{t+1}): λ written into δ_t too
+        terms = [(0, gamma * B1, B1, gamma * C1, C1, gl * B1), (gamma * B2, 0, gamma * A2, A2, gamma * C2, C2, B2, gl * B2),
+                 (gamma * C3, C3, 0, gl * C3), (0, gamma * B4, B4, gl * B4), (gamma * B5, B5, 0, gl * B5)]
         # an examined step's advantage r - v(s_t) + (what δ_t bootstraps from): distinct for every choice the
         # code may make, and never 0 (an advantage of 0 reads as a step left out)
         totals = [[r - a + x for x in t] for r, a, t in zip(R, (A1, A2, A3, A4, A5), terms)]
@@ -465,7 +481,8 @@ LOSS_PROBES = (
     ('steep-', 'a < 0, r > 1 + ε', lambda eps, rng: (1 + eps + _u(rng, 0.1, 0.6, 0.4), -_q(rng, 1.5, 3, 2.0),
                                                      -_q(rng, 0.25, 0.75, 0.5))),
     ('flat-', 'a < 0, r < 1 - ε', lambda eps, rng: (1 - eps - _u(rng, 0.1, 0.4, 0.3), *[-_q(rng, 0.25, 0.75, 0.5)] * 2)),
-    ('far-', 'a < 0, r far above 1 + ε', lambda eps, rng: (_u(rng, 3.5, 5, 4.0), *[-_q(rng, 4, 6, 5.0)] * 2)),
+    # r far above the bounds of a dual clip (c = 3 in tianshou's examples, 5 in DI-engine), so that one shows
+    ('far-', 'a < 0, r far above 1 + ε', lambda eps, rng: (_u(rng, 12, 25, 16.0), *[-_q(rng, 4, 6, 5.0)] * 2)),
     ('inside', 'a > 0, r inside [1 - ε, 1 + ε]', lambda eps, rng: (1 + eps * _u(rng, 0.3, 0.8, 0.5),
                                                                     *[_q(rng, 1.5, 2.5, 1.5)] * 2)),
 )
@@ -515,6 +532,10 @@ def probe_cases(rng_for, fresh):
             restarts_probe('gae_probe_restarts', rng_for(13), fresh)] + loss_probes(rng_for(14), fresh)
 
 
+# The kit's own GAE cases' γ and λ: away from the rates code often writes as numbers (0.9, 0.95, ...,
+# reading.HARD_CODED_RATES), so that a hard-coded 0.9 never gives what a mistake of γ or λ gives
+KIT_GAMMA, KIT_LMBDA = 0.91, 0.82
+
 PAIRED = ('gae_no_ends', 'gae_terminations', 'gae_truncations', 'loss_regions', 'loss_small_epsilon')
 
 
@@ -524,17 +545,17 @@ def extended_cases(rng_for):
     it shows on its own."""
     cases = [
         advantages_case('gae_no_ends', '2 environments × 8 steps, no episode ends', rng_for(0), N=2, T=8,
-                        gamma=0.9, lmbda=0.8),
+                        gamma=KIT_GAMMA, lmbda=KIT_LMBDA),
         advantages_case('gae_terminations', '3 environments × 6 steps, terminations inside the segments',
-                        rng_for(1), N=3, T=6, gamma=0.9, lmbda=0.8, terminations=[(0, None), (2, None)]),
+                        rng_for(1), N=3, T=6, gamma=KIT_GAMMA, lmbda=KIT_LMBDA, terminations=[(0, None), (2, None)]),
         advantages_case('gae_truncations', '3 environments × 6 steps, truncations inside the segments',
-                        rng_for(2), N=3, T=6, gamma=0.9, lmbda=0.8, truncations=[(0, None), (1, None)]),
+                        rng_for(2), N=3, T=6, gamma=KIT_GAMMA, lmbda=KIT_LMBDA, truncations=[(0, None), (1, None)]),
         advantages_case('gae_segments', '3 environments × 6 steps, episode ends inside and at the end of segments',
-                        rng_for(3), N=3, T=6, gamma=0.9, lmbda=0.8, terminations=[(0, None), (1, 5)],
+                        rng_for(3), N=3, T=6, gamma=KIT_GAMMA, lmbda=KIT_LMBDA, terminations=[(0, None), (1, 5)],
                         truncations=[(1, None), (2, 5)]),
-        advantages_case('gae_lambda_0', 'λ = 0, 2 environments × 5 steps', rng_for(4), N=2, T=5, gamma=0.9,
+        advantages_case('gae_lambda_0', 'λ = 0, 2 environments × 5 steps', rng_for(4), N=2, T=5, gamma=KIT_GAMMA,
                         lmbda=0.0, terminations=[(0, None)], truncations=[(1, None)]),
-        advantages_case('gae_lambda_1', 'λ = 1, 2 environments × 5 steps', rng_for(5), N=2, T=5, gamma=0.9,
+        advantages_case('gae_lambda_1', 'λ = 1, 2 environments × 5 steps', rng_for(5), N=2, T=5, gamma=KIT_GAMMA,
                         lmbda=1.0, terminations=[(0, None)], truncations=[(1, None)]),
         advantages_case('gae_long', '8 environments × 16 steps, random episode ends, γ = 0.99', rng_for(6), N=8,
                         T=16, gamma=0.99, lmbda=0.95, terminations=[(0, None)], truncations=[(1, None)],

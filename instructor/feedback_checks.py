@@ -32,6 +32,7 @@ def contradictions(report, cases):
                 found.append(f'{label}: a one-environment case speaks of environments')
             if T == 1 and any(re.search(r'\bstep \d|segment', t) for t in texts):
                 found.append(f'{label}: a case of one step per environment speaks of steps or segments')
+        found += [f'{label}: {line}' for line in _sentence_contradictions(texts, hints, result)]
         ids = [m.id for m in result.mistakes]
         for mistake in result.mistakes:
             covered = [i for i in mistake.parts if i in ids]
@@ -52,4 +53,42 @@ def contradictions(report, cases):
         if mistake.title in summary and mistake_id not in named and f'{mistake.title}' not in [
                 MISTAKES[i].title for i in named]:
             found.append(f'the summary names {mistake_id}, which no case names')
+    return found
+
+
+# "your δ_t adds X to r - v(s_t); it should add X": a sentence that says the code does what it should
+SAYS_AND_SHOULD = re.compile(r'your (?P<subject>[^;:]+?) (?P<verb>[a-z]+?)s (?P<does>[^;]+?)(?: to r - v\(s_t\))?; '
+                             r'it should (?P=verb) (?P<should>[^;]+)')
+IS_AND_SHOULD_BE = re.compile(r'your (?P<subject>[\w ]+?) is (?P<does>-?[\d.]+(?:e[-+]?\d+)?)\b[^:]*?it should be '
+                              r'(?P<should>-?[\d.]+(?:e[-+]?\d+)?)\b')
+ONLY_ENVIRONMENTS = re.compile(r'^only environments? [\d, ]+ (?:are|is) wrong')
+
+
+def _same(does, should):
+    """Whether what a sentence says the code does is what it says it should do."""
+    return should == does or should.startswith(does + ' (') or should.startswith(does + ',')
+
+
+def _sentence_contradictions(texts, hints, result):
+    """[str] of one case's lines that contradict themselves or each other in words."""
+    found = []
+    for sentence in texts + hints:
+        for match in SAYS_AND_SHOULD.finditer(sentence):
+            if _same(match['does'].strip(), match['should'].strip()):
+                found.append(f'a line says the code {match["verb"]}s {match["does"]!r} and that it should: '
+                             f'{sentence[:120]!r}')
+        for match in IS_AND_SHOULD_BE.finditer(sentence):
+            if match['does'] == match['should']:
+                found.append(f'a line says the code gives {match["does"]} and that it should: {sentence[:120]!r}')
+    if any('only through the advantages' in t for t in texts) and any(
+            re.search(r'\bnot [\w ]*critic_targets\b', h) for h in hints):
+        found.append('critic_targets are wrong only through the advantages, and a hint says they are not explained')
+    only = [note for note in result.notes if ONLY_ENVIRONMENTS.match(note)]
+    if len(only) > 1:
+        found.append(f'{len(only)} notes say which environments are wrong, without saying which output: {only}')
+    for mistake in result.mistakes:
+        opening = ' '.join(mistake.title.lower().split()[:5])
+        for detail in result.details.get(mistake.id, []):
+            if detail.lower().removeprefix('and ').startswith(opening):
+                found.append(f'the title of {mistake.id} is repeated in its detail: {detail[:80]!r}')
     return found

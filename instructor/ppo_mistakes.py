@@ -106,10 +106,11 @@ def wrong_advantages(ac, states, rewards, next_states, terminations, truncations
         running = 0.0
         backwards = []  # a_t for t = last, ..., first
         for k in range(last, first - 1, -1):
+            before = running   # stored_late: advantages[t] = gae, then gae = δ_t + γλ gae
             running = deltas[k] + decay * continues[k] * running
             if zeroed and truncations[k]:
                 running = running * 0.0  # ikostrikov's `gae = gae * bad_masks[step + 1]`
-            backwards.append(running)
+            backwards.append(before if 'stored_late' in ids else running)
         if 'not_reversed' not in ids:
             backwards.reverse()
         if backwards:
@@ -145,6 +146,8 @@ def wrong_losses(ac, states, actions, advantages, critic_targets, log_probs_old,
     ids = {base(key) for key in mistakes}
     epsilon = ac.epsilon
     old_values = (critic_targets - advantages).detach()  # what the rollout's critic said: v_target = a + v_old
+    if 'actor_uses_critic_error' in ids:  # the advantages recomputed with the current critic, its gradient kept
+        advantages = critic_targets - ac.compute_values(states)
     normalized = _variant(mistakes, 'normalized_advantages')
     if normalized is not None:
         advantages = (advantages - advantages.mean()) / (advantages.std(unbiased=normalized != 'ddof0') + 1e-8)

@@ -32,8 +32,8 @@ __all__ = ['Kind', 'Failure', 'Mistake', 'Finding', 'CaseResult', 'Report', 'LEV
 
 
 def fmt(x):
-    """A number as a student reads it: 4 significant digits."""
-    return f'{x:.4g}'
+    """A number as a student reads it: 4 significant digits (and 0, never -0)."""
+    return f'{x + 0.0:.4g}'
 
 
 # ------------------------------------------------------------------------------------
@@ -125,6 +125,8 @@ class CaseResult:
     chosen: dict = field(default_factory=dict)     # {output: (mistake id, ...)} named for it (set by the Report)
     scalar: set = field(default_factory=set)       # outputs that are single numbers (a match may be chance)
     composites: list = field(default_factory=list)  # [Mistake] made of parts, to name where all parts are named
+    follows: dict = field(default_factory=dict)    # {output: output it is wrong only through} (critic_targets)
+    noted: dict = field(default_factory=dict)      # {note: the output it is about, None if several}
 
     @property
     def passed(self):
@@ -368,12 +370,15 @@ class Report:
         chosen = []
         known = {}
         for output in case.wrong or list(case.options):
+            if output in case.follows:   # wrong only through another output: what explains that explains it
+                continue
             read = [f.mistake for f in case.findings if f.mistake is not None and output in f.outputs]
             options = list(case.options.get(output, []))
-            if output in case.scalar:   # one number can match a mistake by chance: not one that the rest rules out
-                options = [option for option in options if all(
-                    self._support.get(m.id, 0) > 1 or m.id in self._read or self._scores.get(m.id, 0) > 0
-                    for m in option)]
+            # one number can match a mistake by chance: not one that the rest rules out; nor can one case
+            # (where λ = 0, say, two mistakes give the same values) name a mistake that others rule out
+            options = [option for option in options if all(
+                self._support.get(m.id, 0) > 1 or m.id in self._read or self._scores.get(m.id, 0) > 0
+                for m in option)]
             for option in options:
                 for mistake in option:
                     known.setdefault(mistake.id, mistake)
@@ -409,6 +414,10 @@ class Report:
                      if any(all(m.id in ids for m in option) for option in case.options.get(output, []))
                      or any(f.mistake is not None and f.mistake.id in ids and output in f.outputs
                             for f in case.findings)}
+        explained |= {output for output, source in case.follows.items() if source in explained}
+        for output, source in case.follows.items():
+            if source in case.chosen:
+                case.chosen[output] = case.chosen[source]
         unexplained = [output for output in case.wrong if output not in explained]
         if chosen and explained and unexplained:
             titles = '; '.join(m.title for m in chosen)

@@ -8,6 +8,7 @@ report and the instructor's grader (shipped to students):
      into words (a harness.CaseResult). No student code runs there.
 """
 
+import inspect
 import math
 import warnings
 
@@ -19,7 +20,7 @@ from rl_kit import reading
 from rl_kit.harness import CaseResult, Failure, Finding, Kind, call, fmt, shape_problem
 from rl_kit.mistakes import MISTAKES, PARTS, base, ids, keys
 from rl_kit.networks import NETWORKS_CHANGED, NUM_ACTIONS, STATE_DIM, linear_layers, set_weights
-from rl_kit.records import OUTPUTS, Observation, Output
+from rl_kit.records import INPUTS, OUTPUTS, Observation, Output
 
 harness.HARNESS_FILES.add(__file__)
 
@@ -48,7 +49,7 @@ def _observe(PPO, case):
     originals = [x.clone() for x in inputs]
     result, failure = call(function, *inputs, returns=2)
     if failure is not None:
-        return Observation(case.id, failure)
+        return Observation(case.id, _signature_failure(function, case, len(inputs)) or failure)
     try:
         outputs = tuple(Output.of(name, value) for name, value in zip(OUTPUTS[case.function], result))
         gradients, errors = {}, {}
@@ -64,6 +65,26 @@ def _observe(PPO, case):
         return Observation(case.id, Failure(Kind.RAISED, harness.describe_exception(exc, case.function),
                                             case.function))
     return Observation(case.id, None, outputs, gradients, errors, changed)
+
+
+# The hand-out's signatures, as a student must keep them
+SIGNATURES = {'compute_advantages': 'compute_advantages(self, states, rewards, next_states, terminations, '
+                                    'truncations=None)',
+              'compute_loss': 'compute_loss(self, states, actions, advantages, critic_targets, log_probs_old)'}
+
+
+def _signature_failure(function, case, count):
+    """A Failure saying to keep the hand-out's signature, where the student's function raised
+    because it cannot take the case's arguments (a parameter dropped or added); else None."""
+    try:
+        inspect.signature(function).bind(*range(count))
+        return None
+    except TypeError as exc:
+        return Failure(Kind.RAISED, f'{case.function}() cannot take the {count} arguments the tests pass '
+                       f'({", ".join(name for name in INPUTS[case.function] if name in case.inputs)}): {exc}; keep '
+                       f'the hand-out\'s signature, {SIGNATURES[case.function]}', case.function)
+    except Exception:  # noqa: BLE001 - no signature to read (a builtin, an object that breaks inspect)
+        return None
 
 
 def _last_layer_gradient(loss, network):
@@ -110,6 +131,7 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         return result
     outputs = {output.name: output for output in observed.outputs}
     wrong = {}
+    notes = {}      # {output: [note]} where no known mistake explains it
     ruled = {}      # {output: ids of the mistakes it shows the code does not make}
     formed = set()  # outputs that passed the form checks
     for name in case.checked:
@@ -138,8 +160,10 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         if options:
             result.options[name] = options
         else:
-            result.notes.extend(_difference_notes(case, name, got, want))
+            notes[name] = _difference_notes(case, name, got, want)
     _target_relation(case, wrong, expected, result, ruled)
+    result.notes, result.noted = _merged_notes({name: found for name, found in notes.items()
+                                                if name not in result.follows})
     # a mistake that another output of the case rules out explains nothing here (unless the
     # same option explains that output too)
     for name, options in list(result.options.items()):
@@ -149,7 +173,6 @@ def judge(case, observed, expected, mistakes=None, trusted=True):
         if not result.options[name]:
             del result.options[name]
     result.ruled_out = sorted(set().union(*ruled.values())) if ruled else []
-    result.notes = list(dict.fromkeys(result.notes))  # a note the two outputs share, once
     for name in ('actor_loss', 'critic_loss'):
         # a wrong value has a wrong gradient: only a right value's gradient says something more
         if f'{name}.grad' in expected and name in formed and name not in wrong:
@@ -181,7 +204,50 @@ def judge_cases(cases, observations, expected, mistakes=None, trusted=True):
             if set(found.outputs) & set(result.wrong):
                 result.findings.append(Finding(MISTAKES[found.mistake] if found.mistake else None, found.detail,
                                                found.outputs))
+        # what a probe read of an output says more than a guess about its kind of difference
+        read = {output for finding in result.findings for output in finding.outputs}
+        result.notes = [note for note in result.notes if result.noted.get(note) not in read]
+    _mixing_notes(cases, results)
     return results
+
+
+# Where an output is right on every case of one row per unit (a batch of one transition; one step
+# per environment) and wrong on larger ones: the rows are mixed up with one another.
+MIXING_WORDS = {
+    'compute_loss': '{name} is right on every batch of one transition and wrong on this batch: something mixes '
+                    'the transitions (a sum, min or mean over the batch where there should be none, a (B, 1) '
+                    'against a (B,) tensor that broadcasts to (B, B), one ratio for the whole batch)',
+    'compute_advantages': '{name} are right wherever each environment has one step and wrong with several: look '
+                          'at how the rows are split into segments (rows i*T .. (i+1)*T-1 are environment i, in '
+                          'time order: .view(N, T), not .view(T, N)) and how far the backward sum reaches',
+}
+
+
+def _mixing_notes(cases, results):
+    """Adds MIXING_WORDS to the failing larger cases of an output that every one-row case gets
+    right, where nothing else explains it (no known mistake, no reading)."""
+    def single(case):
+        return len(case.inputs['states']) == 1 if case.function == 'compute_loss' else case.num_steps == 1
+
+    for function, words in MIXING_WORDS.items():
+        pairs = [(case, result) for case, result in zip(cases, results) if case.function == function]
+        for name in OUTPUTS[function]:
+            ones = [(case, result) for case, result in pairs if single(case) and name in case.checked]
+            many = [(case, result) for case, result in pairs if not single(case) and name in result.wrong]
+            if not ones or not many or not all(
+                    name not in result.wrong and not any(f.kind in CRASHES for f in result.failures)
+                    for _, result in ones):
+                continue
+            for case, result in many:
+                if name in result.options or name in result.follows or any(
+                        name in finding.outputs for finding in result.findings):
+                    continue
+                note = words.format(name=name)
+                result.notes.append(note)
+                result.noted[note] = name
+
+
+CRASHES = {Kind.RAISED, Kind.NOT_RUN, Kind.NOT_IMPLEMENTED, Kind.WRONG_TYPE, Kind.WRONG_SHAPE}
 
 
 def _options(case, name, got, want, mistakes):
@@ -341,7 +407,7 @@ def _difference_notes(case, name, got, want):
     """What kind of difference it is, where no known mistake explains it. A factor or a shift
     is named only where it holds for every value."""
     if got.ndim == 0:
-        return _scalar_notes(name, got.item(), want.item())
+        return _scalar_notes(name, got.item(), want.item(), len(case.inputs['states']))
     notes = []
     holds = lambda a, b: bool(np.all(np.abs(a - b) <= 1e-3 * np.abs(b) + 1e-6))  # noqa: E731 - value by value
     if np.dot(want, want) > 0:
@@ -378,8 +444,26 @@ def _difference_notes(case, name, got, want):
     return notes
 
 
-def _scalar_notes(name, got, want):
-    """A factor worth naming between two numbers: -1, an integer, or 1 / an integer."""
+def _merged_notes(notes):
+    """([note], {note: output}) of the notes of each output: a note the outputs share once; where
+    two outputs have notes, one that only one of them has names it ("critic_targets: ...")."""
+    merged, noted = [], {}
+    for name, found in notes.items():
+        for note in found:
+            shared = all(note in other for other in notes.values())
+            if shared or len(notes) == 1 or note.startswith(name):
+                text = note
+            else:
+                text = f'{name}: {note}'
+            if text not in merged:
+                merged.append(text)
+                noted[text] = None if shared and len(notes) > 1 else name
+    return merged, noted
+
+
+def _scalar_notes(name, got, want, batch):
+    """A factor worth naming between two numbers: -1, an integer, or 1 / an integer (a sum
+    instead of a mean only where the batch has more than one transition)."""
     if want == 0 or got == 0:
         return []
     factor = got / want
@@ -387,7 +471,8 @@ def _scalar_notes(name, got, want):
         return [f'{name} has the right size but the wrong sign.']
     for k in range(2, 1025):
         if abs(factor - k) < 1e-3 * k:
-            return [f'{name} is {k} × the expected value: a sum instead of a mean, or a factor too many?']
+            sum_ = 'a sum instead of a mean, or ' if k == batch else ''
+            return [f'{name} is {k} × the expected value: {sum_}a factor too many?']
         if abs(1 / factor - k) < 1e-3 * k:
             return [f'{name} is 1/{k} of the expected value: a factor too many?']
     return []
@@ -405,8 +490,7 @@ def _target_relation(case, wrong, expected, result, ruled):
     if _close(got, values, case):
         ruled['critic_targets'] = set()  # critic_targets show nothing the advantages do not
         result.options.pop('critic_targets', None)
-        if 'advantages' in result.options:
-            result.options['critic_targets'] = list(result.options['advantages'])
+        result.follows['critic_targets'] = 'advantages'   # explained by whatever explains the advantages
         result.failures = [Failure(f.kind, 'critic_targets are incorrect too, only through the advantages '
                                    '(critic_targets - advantages = v(s_t), as it should)', f.function)
                            if f.kind == Kind.WRONG_VALUE and f.message.startswith('critic_targets') else f

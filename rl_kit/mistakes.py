@@ -56,6 +56,9 @@ GAE_MISTAKES = _entries(
      'terminated.'),
     ('skips_last_step', 'the last step of each segment is skipped',
      'the loop must visit t = T-1 too: range(T - 1, -1, -1) or reversed(range(T)).'),
+    ('stored_late', 'each step gets the advantage of the step after it',
+     'the running advantage is stored before it is updated: update it first (gae = δ_t + γλ * gae), then store '
+     'it (advantages[t] = gae).'),
     ('skips_first_step', 'the first step of each segment is skipped',
      'the loop must visit t = 0 too: range(T - 1, -1, -1) stops after 0, range(T - 1, 0, -1) before it.'),
     ('normalized_in_gae', 'the advantages are normalised inside compute_advantages',
@@ -98,6 +101,10 @@ LOSS_MISTAKES = _entries(
     ('actor_extra_term', 'the actor loss has a term that does not depend on the advantages',
      'compute_loss returns L^clip = - mean(min(L1, L2)) alone: an entropy bonus or a KL penalty is added by the '
      'training loop, not by compute_loss.'),
+    ('actor_uses_critic_error', 'the actor loss uses critic_targets - v(s_t) instead of the advantages',
+     'use the advantages compute_loss is given (GAE, computed once from the rollout): critic_targets - v(s_t) '
+     'with the current critic is another estimate, which changes as the critic learns and lets the actor loss '
+     'train the critic.'),
     ('actor_factor', 'the actor loss has a constant factor', 'L^clip = - mean(min(L1, L2)), without a factor.'),
     ('normalized_advantages', 'the advantages are normalised inside compute_loss',
      'compute_loss must use the advantages as given; normalising them (zero mean, unit variance) belongs to the '

@@ -21,6 +21,10 @@ import numpy as np
 from rl_kit.harness import fmt
 
 TOLERANCE = 1e-3   # relative: float32 sums of a probe's few numbers are far closer than this
+# Values of γ and λ that code often writes as numbers instead of self.gamma / self.lmbda (the
+# course's γ = 0.8, the usual 0.9 to 0.999, λ = 1): the probes' own rates stay away from them and
+# from their products, so that a decay by one of them reads as what it is.
+HARD_CODED_RATES = (0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999, 1.0)
 
 
 @dataclass(frozen=True)
@@ -153,11 +157,24 @@ def _decay_words(case, decays):
                                       (lmbda, 'no_gamma_in_sum', f'λ = {fmt(lmbda)}')):
             if close(d, value):
                 return mistake, f'your backward sum decays by {words} per step; {should}'
-        return 'decay', f'your backward sum decays by {fmt(d)} per step; {should}'
+        return 'decay', f'your backward sum decays by {fmt(d)} per step{_hard_coded_words(d, gamma, lmbda)}; {should}'
     if len(decays) > 2 and all(close(d, decays[1]) for d in decays[1:]):
         return 'decay', (f'your backward sum decays by {fmt(decays[0])} for the first step back, then by '
                          f'{fmt(decays[1])} per step; {should} at every step')
     return 'decay', f'your backward sum decays by {", ".join(fmt(d) for d in decays)} step after step; {should}'
+
+
+def _hard_coded_words(d, gamma, lmbda):
+    """Where a decay d is a rate written as a number (reading.HARD_CODED_RATES), alone or times
+    γ or λ: what that suggests, in words ('' where it is none of them, or more than one)."""
+    rates = [c for c in HARD_CODED_RATES if c < 1]
+    found = [f' ({fmt(c)}: is γ or λ written as a number instead of self.gamma / self.lmbda?)'
+             for c in rates if close(d, c)]
+    found += [f' (γ × {fmt(c)}: is λ written as {fmt(c)} instead of self.lmbda?)' for c in rates
+              if close(d, gamma * c)]
+    found += [f' (λ × {fmt(c)}: is γ written as {fmt(c)} instead of self.gamma?)' for c in rates
+              if close(d, math.prod((lmbda, c)))]
+    return found[0] if len(found) == 1 else ''
 
 
 def read_decay(case, a, targets, expected):
@@ -166,6 +183,11 @@ def read_decay(case, a, targets, expected):
     readings = []
     want = expected.get('advantages')
     wrong_advantages = want is None or not np.allclose(a, want, rtol=case.rtol, atol=case.atol)
+    if wrong_advantages and want is not None and np.allclose(a[:-1], want[1:], rtol=1e-3, atol=1e-4) and close(
+            a[-1], 0, 1e-4):
+        return [Reading('stored_late', f'your advantage at step t is GAE\'s at step t + 1 (the reward of step '
+                        f'{anchor} shows at step {anchor - 1}, and step {len(a) - 1} gets 0): the running advantage '
+                        'is stored before it is updated, one step late', ('advantages',))]
     fit = _decay_fit(a, anchor, null, reward)
     mirrored = _decay_fit(a[::-1].copy(), anchor, null, reward) if fit is None else None
     if fit is not None and not _transform_holds(a, fit[0], fit[1]) and not close(fit[1], 0, 1e-4):
@@ -235,16 +257,29 @@ def read_ends(case, a, targets, expected):
         where = f'environment {row // T}, step {row % T}'
         bootstrap = raw[row] - (r - A)   # what δ_t adds to r - v(s_t)
         inflow = raw[row + 1] if row % T == 0 else 0.0   # the step after it: 0, unless a sum runs across
+        carry = 0.0
         if not close(inflow, 0, 1e-4):
             # either the sum stops here (a_t = δ_t) or it carries the next step over (a_t = δ_t + γλ a_{t+1})
-            hypotheses = [bootstrap, bootstrap - math.prod((gamma, case.lmbda, inflow))]
-            fits = [x for x in hypotheses if any(close(x, v) for v in _bootstrap_terms(kind, gamma, A, B, C).values())]
+            hypotheses = [(bootstrap, 0.0), (bootstrap - math.prod((gamma, case.lmbda, inflow)),
+                                             math.prod((gamma, case.lmbda, inflow)))]
+            fits = [(x, c) for x, c in hypotheses
+                    if any(close(x, v) for v in _bootstrap_terms(kind, gamma, case.lmbda, A, B, C).values())]
             if len(fits) != 1:
                 continue
-            bootstrap = fits[0]
-        names = _bootstrap_terms(kind, gamma, A, B, C)
+            bootstrap, carry = fits[0]
+        names = _bootstrap_terms(kind, gamma, case.lmbda, A, B, C)
         said = (f'at the {kind} ({where}) your advantage is {fmt(raw[row])}; with r = {fmt(r)}, v(s_t) = {fmt(A)} '
                 f'and v(s_{{t+1}}) = {fmt(B)} it should be {fmt(should)}')
+        if carry:
+            # the sum runs on past this step: a mistake where the episode ends here, none at an ordinary step
+            if kind in CARRY_MISTAKES:
+                readings.append(Reading(CARRY_MISTAKES[kind], (
+                    f'{said}: your backward sum carries γλ × a_{{t+1}} = {fmt(carry)} over the {kind} from the next '
+                    'episode; it must restart there'), ('advantages',), row))
+            said = (f'at the {kind} ({where}), apart from what is carried over, your δ_t is '
+                    f'{fmt(raw[row] - carry)}; it should be {fmt(should)}')
+            if close(raw[row] - carry, should):
+                continue
         if close(raw[row], 0, 1e-4) and not close(should, 0, 1e-4) and kind == 'truncation':
             readings.append(Reading('truncation_zeroed', f'{said}: your code sets the advantage of a truncated step '
                                     'to 0, but its δ_t still counts', ('advantages',), row))
@@ -264,9 +299,10 @@ def read_ends(case, a, targets, expected):
     return readings
 
 
-def _bootstrap_terms(kind, gamma, A, B, C):
+def _bootstrap_terms(kind, gamma, lmbda, A, B, C):
     """{what δ_t adds to r - v(s_t): its value} that code may use at a step of this kind."""
-    names = {'γ v(s_{t+1})': gamma * B, 'v(s_{t+1}) without γ': B, 'nothing': 0.0}
+    names = {'γ v(s_{t+1})': gamma * B, 'v(s_{t+1}) without γ': B, 'nothing': 0.0,
+             'γλ v(s_{t+1})': math.prod((gamma, lmbda, B))}
     if kind == 'truncation':
         names.update({'γ v(s_t), the value of the state before the time limit': gamma * A,
                       'v(s_t), without γ': A})
@@ -281,6 +317,8 @@ END_SHOULD = {'termination': 'nothing (a terminal state has no future)',
               'truncation': 'γ v(s_{t+1}), the value of the last state of the episode (next_states[t])',
               'ordinary step': 'γ v(s_{t+1})',
               'segment end': 'γ v(s_{t+1}), the value of the state where the rollout stopped'}
+# what happens at the step -> the mistake of a backward sum that runs on past it
+CARRY_MISTAKES = {'termination': 'carries_over_terminations', 'truncation': 'ignores_truncations'}
 # (what happens at the step, what δ_t uses there) -> the mistake it is
 END_MISTAKES = {
     ('termination', 'γ v(s_{t+1})'): 'bootstraps_terminal',
@@ -307,6 +345,10 @@ def _target_relation(case, raw, targets, expected):
     values = case.inputs['states'][:, 0].astype(np.float64)
     if np.allclose(targets - raw, values, rtol=1e-3, atol=1e-4):
         return []   # critic_targets = advantages + v(s_t): they follow the advantages
+    next_values = case.inputs['next_states'][:, 0].astype(np.float64)
+    if np.allclose(targets - raw, next_values, rtol=1e-3, atol=1e-4) and not np.allclose(values, next_values):
+        return [Reading('', 'your critic_targets are the advantages + v(s_{t+1}), the value of the next state; '
+                        'they should be the advantages + v(s_t)', ('critic_targets',))]
     if np.allclose(targets, raw, rtol=1e-3, atol=1e-4) and np.abs(values).max() > 0.1:
         return [Reading('target_without_value', 'your critic_targets equal your advantages; they should be the '
                         'advantages + v(s_t) (here v(s_t) is not 0)', ('critic_targets',))]
@@ -335,7 +377,9 @@ def read_restarts(case, a, targets, expected):
     for name, row, following in (('termination', int(design['termination']), after[0]),
                                  ('truncation', int(design['truncation']), after[1])):
         value = raw[row]   # δ = 0 there: anything is carried over from the next episode
-        if not close(value, 0, 1e-4) and not close(following, 0, 1e-4):
+        # carried over: a_t = d × a_{t+1} with a decay d in (0, 1.05], as a backward sum carries (anything
+        # else is not a carry, and left unsaid)
+        if not close(value, 0, 1e-4) and not close(following, 0, 1e-4) and 0 < value / following <= 1.05:
             carried[name] = (value * reward, row // T)
     if len(carried) == 2:
         (v1, e1), (v2, e2) = carried['termination'], carried['truncation']
@@ -423,6 +467,9 @@ def _read_actor(probes):
                                  'whatever its advantage: the advantages are normalised inside compute_loss (one '
                                  'advantage minus the mean of one is 0); compute_loss must use them as given',
                                  ('actor_loss',))] for p in moving}
+    recomputed = _read_recomputed_advantages(probes)
+    if recomputed:
+        return recomputed
     readings = {}
     zero = probes.get('zero')
     extra = zero.actor if zero is not None and zero.actor is not None and math.isfinite(zero.actor) else 0.0
@@ -464,11 +511,41 @@ def _read_actor(probes):
     mistake_of = _actor_mistakes(probes, labels)
     for name, (label, rho) in labels.items():
         p = probes[name]
+        words = (f'the bound c = {fmt(rho)} of a dual clip, max(min(r * a, clip(r) * a), c * a)'
+                 if mistake_of.get(name) == 'dual_clip' else RATIO_WORDS.get(label, 'a number that is neither'))
         detail = (f'with r = {fmt(p.r)} and a = {fmt(p.a)} your objective is {fmt(rho)} × a '
-                  f'({RATIO_WORDS.get(label, "a number that is neither")}); min(r * a, clip(r) * a) is '
+                  f'({words}); min(r * a, clip(r) * a) is '
                   f'{fmt(-p.want_actor / p.a)} × a here ({EXPECTED_WORDS[name]})')
         readings.setdefault(name, []).append(Reading(mistake_of.get(name, ''), detail, ('actor_loss',)))
     return readings
+
+
+def _objective_ratio(p):
+    """The effective ratio -L / a that the exercise's objective gives on probe p for any advantage
+    of the sign of its own (the same side of the clip): -want / a, or r itself where a = 0 and r
+    lies inside the clip range, as the zero probe's does. None where the probe does not say."""
+    if p.a != 0:
+        return -p.want_actor / p.a
+    eps = p.case.epsilon
+    return p.r if 1 - eps < p.r < 1 + eps else None
+
+
+def _read_recomputed_advantages(probes):
+    """{probe name: [Reading]} where the actor loss is the objective of critic_targets - v(s_t),
+    the critic's error e, instead of the advantage a given: on every probe (most have a = e and
+    are right; those with a != e show it; e is on the same side of the clip as a). {} where any
+    probe disagrees."""
+    shown = [p for p in probes.values() if p.actor is not None]
+    if not shown or not all(math.isfinite(p.actor) and _objective_ratio(p) is not None and (p.a == 0 or p.a * p.e > 0)
+                            and close(p.actor, -_objective_ratio(p) * p.e) for p in shown):
+        return {}
+    differ = [p for p in shown if not p.right('actor_loss')]
+    if not differ:
+        return {}
+    return {p.name: [Reading('actor_uses_critic_error', (
+        f'with a = {fmt(p.a)} and critic_targets - v(s_t) = {fmt(p.e)} your actor loss is {fmt(p.actor)}, the '
+        f'objective of an advantage of {fmt(p.e)}; with the advantage given it is {fmt(p.want_actor)}'),
+        ('actor_loss',))] for p in differ}
 
 
 RATIO_WORDS = {'r': 'r itself: the unclipped term', 'high': '1 + ε: the clipped term', 'low': '1 - ε: the clipped term',
@@ -575,7 +652,8 @@ def _read_critic(probes):
                     f'is {fmt(p.critic)}: the value is clipped around the old value critic_targets - advantages '
                     f'(within ±{fmt(clip)}); the exercise uses the plain squared error, {fmt(p.want_critic)}')
                 if mistake:
-                    say(p, mistake, f'and the critic loss has a factor {fmt(square)}')
+                    say(p, mistake, f'{fmt(square)} × the value-clipped squared error here ({fmt(p.critic / square)} '
+                        'without the factor)')
             else:
                 say(p, '', f'with an error of {fmt(p.e)} your critic loss is {fmt(p.critic)}; the squared error is '
                     f'{fmt(p.want_critic)}')

@@ -44,12 +44,12 @@ def probe_text(report, case_id):
 # ------------------------------------------------------------------ the probes' sentences
 
 @pytest.mark.parametrize('mistakes,case_id,sentence', [
-    (('no_lambda',), 'gae_probe_decay', 'your backward sum decays by γ = 0.9 per step; GAE decays by γλ = 0.72'),
-    (('no_gamma_in_sum',), 'gae_probe_decay', 'your backward sum decays by λ = 0.8 per step; GAE decays by γλ = 0.72'),
-    (('decay',), 'gae_probe_decay', 'your backward sum decays by 0.648 per step; GAE decays by γλ = 0.72'),
+    (('no_lambda',), 'gae_probe_decay', 'your backward sum decays by γ = 0.84 per step; GAE decays by γλ = 0.588'),
+    (('no_gamma_in_sum',), 'gae_probe_decay', 'your backward sum decays by λ = 0.7 per step; GAE decays by γλ = 0.588'),
+    (('decay',), 'gae_probe_decay', 'your backward sum decays by 0.4939 per step; GAE decays by γλ = 0.588'),
     (('normalized_in_gae:ddof0',), 'gae_probe_decay', 'the population standard deviation (ddof=0'),
     (('normalized_in_gae',), 'gae_probe_decay', 'the sample standard deviation (ddof=1'),
-    (('target_returns',), 'gae_probe_decay', 'your critic_targets decay by γ = 0.9 per step'),
+    (('target_returns',), 'gae_probe_decay', 'your critic_targets decay by γ = 0.84 per step'),
     (('truncation_as_termination',), 'gae_probe_ends', 'your δ_t adds nothing to r - v(s_t); it should add γ v(s_{t+1})'),
     (('truncation_bootstraps_current',), 'gae_probe_ends', 'adds γ v(s_t), the value of the state before the time limit'),
     (('truncation_bootstraps_current:no_gamma',), 'gae_probe_ends', 'adds v(s_t), without γ'),
@@ -63,7 +63,7 @@ def probe_text(report, case_id):
     (('ignores_truncations',), 'gae_probe_restarts', 'the truncation (environment 1, step 0) gets an advantage'),
     (('max_not_min',), 'loss_probe_flat_pos', 'your objective is 1.5 × a (r itself: the unclipped term)'),
     (('clip_bounds',), 'loss_probe_flat_neg', 'your objective is 0.8333 × a'),
-    (('dual_clip',), 'loss_probe_far_neg', 'your objective is 3 × a'),
+    (('dual_clip',), 'loss_probe_far_neg', 'your objective is 3 × a (the bound c = 3 of a dual clip'),
     (('ratio_without_exp',), 'loss_probe_inside', 'log r: the ratio without exp()'),
     (('actor_extra_term',), 'loss_probe_zero', 'with an advantage of 0 your actor loss is'),
     (('actor_factor',), 'loss_probe_inside', 'your actor loss is 0.5 × the clipped objective'),
@@ -96,7 +96,7 @@ def test_a_behaviour_no_mutant_makes_is_still_put_into_words():
                 out[k] = running
             return out, out + values
     report = harness.collect(rl_tests.test_ppo(HalfDecay))
-    assert 'your backward sum decays by 0.5 per step; GAE decays by γλ = 0.72' in probe_text(report, 'gae_probe_decay')
+    assert 'your backward sum decays by 0.5 per step; GAE decays by γλ = 0.588' in probe_text(report, 'gae_probe_decay')
     assert [m.id for m in report.mistakes] == ['decay']
 
 
