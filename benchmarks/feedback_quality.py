@@ -2,6 +2,7 @@
 
     python benchmarks/feedback_quality.py             # the development half (tests/feedback/third_party/dev)
     python benchmarks/feedback_quality.py --heldout   # the held-out half: run once, at the end, and report
+    python benchmarks/feedback_quality.py --half heldout2   # the second held-out set (after the red-team fixes)
     python benchmarks/feedback_quality.py --seed 7    # also the grader's way: fresh cases of a secret seed
 
 Each file of the corpus (see tests/feedback/third_party/README.md) is real GAE / PPO-loss code
@@ -89,11 +90,13 @@ def score(module, report, cases):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--heldout', action='store_true', help='the held-out half (run it once, at the end)')
+    parser.add_argument('--half', choices=('dev', 'heldout', 'heldout2'),
+                        help='a half by name: heldout2 is the second held-out set, written after the red-team fixes')
     parser.add_argument('--seed', type=int, help='also judge as the grader does, on the fresh cases of this seed')
     parser.add_argument('--verbose', action='store_true', help='print each report')
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    half = 'heldout' if args.heldout else 'dev'
+    half = args.half or ('heldout' if args.heldout else 'dev')
     grader = GraderCases(args.seed) if args.seed is not None else None
     totals = {'files': 0, 'verdicts': 0, 'bugs': 0, 'words': 0, 'wrong': 0, 'contradictions': 0}
     seconds = []
