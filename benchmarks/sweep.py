@@ -13,9 +13,10 @@ Tune on seeds 0-29 only: seeds 100-119 were the held-out seeds of earlier rounds
 grid.json maps a name to Config overrides, e.g.
     {"lr2e-3": {"learning_rate": 2e-3}, "ent0": {"entropy_coef": 0.0}}
 Each line: name, seed, landed (the stopping rule's greedy check passed), eval_ok (the final
-greedy evaluation on 100 fresh seeds averages >= 200), the env steps at which the training
-mean reached 200 (solved_at) and the check passed (landed_at), env steps and seconds in
-all, seconds spent in checks, every check's mean, the last 100 training episodes' mean,
+greedy evaluation on 100 fresh seeds averages >= 200), share (of those 100 episodes >= 200),
+the env steps at which the training mean reached 200 (solved_at) and the check passed
+(landed_at), env steps and seconds in all, seconds spent in checks, the check episodes in
+all, every check's [episodes, episodes >= 200, mean], the last 100 training episodes' mean,
 the final evaluation (mean, std), and the 1-minute load average before and after. Env
 steps, checks and evaluations are deterministic per seed; seconds are not comparable
 across lines, since two runs share the machine (and other work may run on it too).
@@ -51,7 +52,7 @@ sys.path.insert(0, ROOT)
 
 import ppo_reference  # noqa: E402
 import stopping_rules  # noqa: E402
-from rl_kit.training import evaluate  # noqa: E402
+from rl_kit.training import LandingShare, evaluate  # noqa: E402
 from time_to_solve import seeds_from  # noqa: E402
 
 
@@ -146,11 +147,13 @@ def run(job):
     config = ppo_reference.Config(seed=seed, **overrides)
     result = ppo_reference.train(config)
     returns = evaluate(result.ac, config, episodes=100)  # always: a run that did not land is judged too
+    share = LandingShare.of(returns, 200.0)
     last = result.episode_returns[-100:]
     return {'name': name, 'seed': seed, 'landed': result.landed, 'eval_ok': bool(returns.mean() >= 200),
-            'solved_at': result.solved_at, 'landed_at': result.landed_at, 'steps': result.env_steps,
-            'secs': round(result.train_seconds, 1), 'check_secs': round(result.check_seconds, 1),
-            'checks': [round(check.mean, 1) for check in result.checks],
+            'share': share.share, 'solved_at': result.solved_at, 'landed_at': result.landed_at,
+            'steps': result.env_steps, 'secs': round(result.train_seconds, 1),
+            'check_secs': round(result.check_seconds, 1), 'check_episodes': sum(len(c.returns) for c in result.checks),
+            'checks': [[len(check.returns), check.wins, round(check.mean, 1)] for check in result.checks],
             'last': round(sum(last) / max(1, len(last)), 1),
             'ev': [round(float(returns.mean()), 1), round(float(returns.std()), 1)],
             'load': [round(load, 2), round(os.getloadavg()[0], 2)]}
