@@ -11,7 +11,8 @@ Tune on seeds 0-29 only: seeds 100-119 were the held-out seeds of earlier rounds
 200-229 are kept fresh for the held-out report of issue 20 (benchmarks/time_to_solve.py).
 
 grid.json maps a name to Config overrides, e.g.
-    {"lr2e-3": {"learning_rate": 2e-3}, "ent0": {"entropy_coef": 0.0}}
+    {"lr2e-3": {"learning_rate": 2e-3}, "ent0": {"entropy_coef": 0.0}, "norm": {"variant": "obs_norm"}}
+("variant": a trainer variant of benchmarks/variants.py, e.g. observation normalisation).
 Each line: name, seed, landed (the stopping rule's greedy check passed), eval_ok (the final
 greedy evaluation on 100 fresh seeds averages >= 200), share (of those 100 episodes >= 200),
 the env steps at which the training mean reached 200 (solved_at) and the check passed
@@ -37,6 +38,7 @@ trainer can use as it is:
 
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -52,6 +54,7 @@ sys.path.insert(0, ROOT)
 
 import ppo_reference  # noqa: E402
 import stopping_rules  # noqa: E402
+import variants  # noqa: E402
 from rl_kit.training import LandingShare, evaluate  # noqa: E402
 from time_to_solve import seeds_from  # noqa: E402
 
@@ -144,8 +147,11 @@ def run(job):
     if trace is not None:
         return run_trace(name, overrides, seed, trace)
     load = os.getloadavg()[0]
+    overrides = dict(overrides)
+    name_of_variant = overrides.pop('variant', None)  # benchmarks/variants.py
     config = ppo_reference.Config(seed=seed, **overrides)
-    result = ppo_reference.train(config)
+    with variants.variant(name_of_variant, config) if name_of_variant else contextlib.nullcontext() as callback:
+        result = ppo_reference.train(config, callback=callback)
     returns = evaluate(result.ac, config, episodes=100)  # always: a run that did not land is judged too
     share = LandingShare.of(returns, 200.0)
     last = result.episode_returns[-100:]
