@@ -5,8 +5,9 @@ Stable-Baselines3's PPO with rl-zoo's hyperparameters, on the same seeds and sto
     python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3   # and SB3 (benchmarks/requirements.txt)
     python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-max-ratio 15   # is SB3 >= 15x slower?
     # or SB3 alone first (e.g. in the background), then ours beside its results:
-    python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-only --out DIR
+    python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-only --peer-max-seconds 1350 --out DIR
     python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-results DIR/time_to_solve.json
+    # (DIR/runs.jsonl instead keeps the seeds done if the peer's run was stopped)
 
 The stopping rule (rl_kit.training.LandingChecks, the default Config's), for both trainers:
 once the mean return of the last 100 training episodes reaches 50, the greedy policy plays
@@ -139,13 +140,15 @@ def run_sb3(seed, budget, max_seconds=None):
 
 def run_seed(job):
     """The trainers of `job` on one seed, one after the other; prints their rows."""
-    seed, budget, trainers, peer_budget, peer_max_ratio = job
+    seed, budget, trainers, peer_budget, peer_max_ratio, peer_max_seconds = job
     entry = {'seed': seed}
     for name in trainers:
         if name == 'ours':
             entry[name] = run_ours(seed, budget)
         else:
             max_seconds = peer_max_ratio * entry['ours']['seconds'] if peer_max_ratio and 'ours' in entry else None
+            if peer_max_seconds is not None:
+                max_seconds = peer_max_seconds if max_seconds is None else min(max_seconds, peer_max_seconds)
             entry[name] = run_sb3(seed, peer_budget, max_seconds)
         print(row(name, seed, entry[name]), flush=True)
     return entry
@@ -242,12 +245,17 @@ def main(argv=None):
     parser.add_argument('--peer', choices=['sb3'], help='also run this trainer on the same seeds')
     parser.add_argument('--peer-only', action='store_true', help='run only the peer (e.g. in the background)')
     parser.add_argument('--peer-results', metavar='JSON',
-                        help="take the peer's runs from this time_to_solve.json of a --peer-only run")
+                        help="take the peer's runs from this time_to_solve.json (or runs.jsonl, which keeps the "
+                             "seeds done of a run that was stopped) of a --peer-only run")
     parser.add_argument('--peer-steps', type=int, default=3_000_000, help="the peer's step budget")
     parser.add_argument('--peer-max-ratio', type=float, metavar='K',
                         help="stop the peer once its wall-clock passes K times the kit's on the same seed: "
                              "a cut run shows the ratio is at least K, in K times the kit's time instead of "
                              "SB3's full time (about an hour a seed on a slow machine)")
+    parser.add_argument('--peer-max-seconds', type=float, metavar='S',
+                        help='stop the peer once its wall-clock passes S seconds (also with --peer-only: beside '
+                             "the kit's run of T seconds on the same seed, a cut run shows a ratio of at least "
+                             '(S - its checks) / T)')
     parser.add_argument('--jobs', type=int, default=1, help='seeds run at once (default: %(default)s)')
     parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'),
                         help='folder for time_to_solve.json and learning_curves.png')
@@ -262,14 +270,18 @@ def main(argv=None):
     peer_runs = {}
     if args.peer_results:
         with open(args.peer_results) as file:
-            peer_runs = {entry['seed']: entry[args.peer] for entry in json.load(file)['results'] if args.peer in entry}
+            if args.peer_results.endswith('.jsonl'):
+                entries = [json.loads(line) for line in file if line.strip()]
+            else:
+                entries = json.load(file)['results']
+            peer_runs = {entry['seed']: entry[args.peer] for entry in entries if args.peer in entry}
     os.makedirs(args.out, exist_ok=True)
 
     trainers = ([] if args.peer_only else ['ours']) + ([args.peer] if args.peer and not args.peer_results else [])
     if args.peer_max_ratio and 'ours' not in trainers:
         parser.error("--peer-max-ratio needs the kit's run on the same seed (not --peer-only)")
     print(HEADER)
-    jobs = [(seed, args.total_steps, trainers, args.peer_steps, args.peer_max_ratio)
+    jobs = [(seed, args.total_steps, trainers, args.peer_steps, args.peer_max_ratio, args.peer_max_seconds)
             for seed in seeds_from(args.seeds)]
     results = []
     # each seed's entry is also appended to runs.jsonl as soon as it is done, so that a long
