@@ -7,7 +7,10 @@ Stable-Baselines3's PPO with rl-zoo's hyperparameters, on the same seeds and sto
     # or SB3 alone first (e.g. in the background), then ours beside its results:
     python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-only --peer-max-seconds 1350 --out DIR
     python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-results DIR/time_to_solve.json
-    # (DIR/runs.jsonl instead keeps the seeds done if the peer's run was stopped)
+    # (DIR/runs.jsonl instead keeps the seeds done if the peer's run was stopped); or the kit's
+    # held-out runs that ran beside it, side by side, without running anything:
+    python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-results DIR/runs.jsonl \
+        --ours-results HELDOUT/runs.jsonl --out DIR
 
 The stopping rule (rl_kit.training.LandingChecks, the default Config's), for both trainers:
 once the mean return of the last 100 training episodes reaches 50, the greedy policy plays
@@ -247,6 +250,9 @@ def main(argv=None):
     parser.add_argument('--peer-results', metavar='JSON',
                         help="take the peer's runs from this time_to_solve.json (or runs.jsonl, which keeps the "
                              "seeds done of a run that was stopped) of a --peer-only run")
+    parser.add_argument('--ours-results', metavar='JSON',
+                        help="take the kit's runs from this time_to_solve.json or runs.jsonl instead of running "
+                             "them (e.g. the held-out runs that ran beside a --peer-only run)")
     parser.add_argument('--peer-steps', type=int, default=3_000_000, help="the peer's step budget")
     parser.add_argument('--peer-max-ratio', type=float, metavar='K',
                         help="stop the peer once its wall-clock passes K times the kit's on the same seed: "
@@ -262,28 +268,35 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if (args.peer_only or args.peer_results) and not args.peer:
         parser.error('--peer-only and --peer-results need --peer')
+    if args.ours_results and not args.peer_results:
+        parser.error('--ours-results puts recorded runs side by side: it needs --peer-results too')
     if args.peer == 'sb3' and not args.peer_results:
         try:
             import stable_baselines3  # noqa: F401
         except ImportError:
             parser.error('--peer sb3 needs stable-baselines3: pip install -r benchmarks/requirements.txt')
-    peer_runs = {}
-    if args.peer_results:
-        with open(args.peer_results) as file:
-            if args.peer_results.endswith('.jsonl'):
-                entries = [json.loads(line) for line in file if line.strip()]
-            else:
-                entries = json.load(file)['results']
-            peer_runs = {entry['seed']: entry[args.peer] for entry in entries if args.peer in entry}
+    def recorded(path, name):
+        # {seed: run} of trainer `name` from a time_to_solve.json or a runs.jsonl
+        with open(path) as file:
+            entries = ([json.loads(line) for line in file if line.strip()] if path.endswith('.jsonl')
+                       else json.load(file)['results'])
+        return {entry['seed']: entry[name] for entry in entries if name in entry}
+    peer_runs = recorded(args.peer_results, args.peer) if args.peer_results else {}
+    ours_runs = recorded(args.ours_results, 'ours') if args.ours_results else {}
     os.makedirs(args.out, exist_ok=True)
 
-    trainers = ([] if args.peer_only else ['ours']) + ([args.peer] if args.peer and not args.peer_results else [])
+    trainers = ([] if args.peer_only or args.ours_results else ['ours']) + (
+        [args.peer] if args.peer and not args.peer_results else [])
     if args.peer_max_ratio and 'ours' not in trainers:
         parser.error("--peer-max-ratio needs the kit's run on the same seed (not --peer-only)")
     print(HEADER)
     jobs = [(seed, args.total_steps, trainers, args.peer_steps, args.peer_max_ratio, args.peer_max_seconds)
             for seed in seeds_from(args.seeds)]
-    results = []
+    results = [{'seed': seed, 'ours': ours_runs[seed]} for seed in seeds_from(args.seeds) if seed in ours_runs]
+    if args.ours_results:
+        jobs = []  # nothing to run: ours from --ours-results, the peer from --peer-results
+        for entry in results:
+            print(row('ours', entry['seed'], entry['ours']) + '  (from --ours-results)')
     # each seed's entry is also appended to runs.jsonl as soon as it is done, so that a long
     # benchmark that is stopped keeps what it has measured
     with open(os.path.join(args.out, 'runs.jsonl'), 'a') as runs_file:
