@@ -204,7 +204,7 @@ class PPO(nn.Module):
 @dataclass
 class Config:
     # Every setting of the trainer, in one place. The values were tuned on this task (seeds
-    # 0-19) and then measured on seeds the tuning never saw.
+    # 0-29) and then measured on seeds the tuning never saw.
     env_id: str = 'LunarLander-v3'
     seed: int = 0                  # training environment i is seeded with seed + i
     total_steps: int = 1_000_000   # budget of environment steps; training stops earlier once it lands
@@ -213,7 +213,7 @@ class Config:
     gamma: float = 0.999           # discount factor: a landing pays off hundreds of steps later
     lmbda: float = 0.98            # GAE lambda
     epsilon: float = 0.2           # PPO clip range (at the start, see anneal_epsilon)
-    update_epochs: int = 4         # K passes over each rollout
+    update_epochs: int = 6         # K passes over each rollout (6 landed in fewer steps than 4 when tuned)
     minibatch_size: int = 128      # transitions per gradient step
     learning_rate: float = 1.5e-3  # Adam's step size (at the start, see anneal_lr)
     anneal_lr: bool = True         # decay the learning rate linearly over anneal_steps ...

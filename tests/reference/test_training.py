@@ -245,7 +245,7 @@ def test_a_short_run_is_told_the_notebooks_switch_and_the_full_budget():
 @pytest.mark.parametrize('changes,said', [
     (dict(lmbda=0.0), 'your λ = 0 differs from the default 0.98'),
     (dict(gamma=0.95, update_epochs=8), 'your γ = 0.95 differs from the default 0.999; your update_epochs = 8 '
-                                        'differs from the default 4'),
+                                        'differs from the default 6'),
     (dict(normalize_advantages=False), 'your normalize_advantages = False differs from the default True'),
 ])
 def test_the_verdict_knows_the_settings_the_student_chose_and_does_not_blame_the_code(changes, said):
