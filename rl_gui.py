@@ -177,7 +177,7 @@ def moving_average(values, window):
 
 
 def plot_learning_curve(episode_returns, episode_end_steps=None, window=100, threshold=200.0, title=None, ax=None,
-                        solved_at=None, landed_at=None, checks=()):
+                        solved_at=None, landed_at=None, checks=(), evaluation=None):
     """The return of every episode and their moving average, against environment steps
     if given (else episodes), with the solve threshold. Draws into `ax` if given, else
     into a new matplotlib Figure (not pyplot's: nothing is shown twice); returns the figure.
@@ -185,10 +185,15 @@ def plot_learning_curve(episode_returns, episode_end_steps=None, window=100, thr
     With environment steps on the x axis it also marks when each of the trainer's criteria
     was met: `solved_at` (the training mean reached the threshold), `landed_at` (a check
     of the greedy policy passed), and `checks`, every such check (objects with `env_steps`,
-    `mean` and `passed`, e.g. rl_kit.training.LandingCheck) as a point at its mean."""
-    if episode_end_steps is None and (solved_at is not None or landed_at is not None or len(checks)):
-        raise ValueError('plot_learning_curve: solved_at, landed_at and checks are environment steps, so they need '
-                         'episode_end_steps as well (got episode_end_steps=None)')
+    `mean`, `passed` and `describe()`, e.g. rl_kit.training.LandingCheck) as a point at its
+    mean; the check that passed is labelled with how many of its episodes landed.
+    `evaluation`, the returns of the final greedy evaluation, is drawn at the end of training
+    as its mean (a diamond) and the range of its middle 80% of episodes, labelled with the share that
+    landed and its 95% confidence interval."""
+    if episode_end_steps is None and (solved_at is not None or landed_at is not None or len(checks)
+                                      or evaluation is not None):
+        raise ValueError('plot_learning_curve: solved_at, landed_at, checks and evaluation are placed at environment '
+                         'steps, so they need episode_end_steps as well (got episode_end_steps=None)')
     if ax is None:
         from matplotlib.figure import Figure
         ax = Figure(figsize=(6, 3.2), dpi=100, layout='constrained').add_subplot()
@@ -201,16 +206,25 @@ def plot_learning_curve(episode_returns, episode_end_steps=None, window=100, thr
         ax.axhline(threshold, color='C2', linestyle='--', linewidth=1, label=f'solved ({threshold:g})')
     if len(checks):
         for passed, marker in ((False, 'x'), (True, 'o')):
-            points = [(check.env_steps, check.mean) for check in checks if bool(check.passed) == passed]
-            if points:
-                steps, means = zip(*points)
-                ax.scatter(steps, means, marker=marker, color='C1' if not passed else 'C2', zorder=3, s=25,
-                           label='greedy check' + (' passed' if passed else ''))
+            chosen = [check for check in checks if bool(check.passed) == passed]
+            if chosen:
+                ax.scatter([check.env_steps for check in chosen], [check.mean for check in chosen], marker=marker,
+                           color='C1' if not passed else 'C2', zorder=3, s=25,
+                           label=f'greedy check passed: {chosen[0].describe()}' if passed else 'greedy check (mean)')
     if solved_at is not None:
         ax.axvline(solved_at, color='C1', linestyle=':', linewidth=1.2,
                    label=f'training mean \u2265 {threshold:g}: {solved_at / 1000:,.0f}k steps')
     if landed_at is not None:
         ax.axvline(landed_at, color='C2', linewidth=1.5, label=f'greedy policy lands: {landed_at / 1000:,.0f}k steps')
+    if evaluation is not None and len(evaluation):
+        from rl_kit.training import LandingShare
+        share = LandingShare.of(evaluation, threshold if threshold is not None else 200.0)
+        at = landed_at if landed_at is not None else (x[-1] if len(x) else 0)
+        low, high = np.percentile(evaluation, [10, 90])
+        ax.vlines(at, low, high, color='C3', linewidth=3, alpha=0.5, zorder=4)
+        ax.scatter([at], [float(np.mean(evaluation))], marker='D', color='C3', zorder=5, s=30,
+                   label=f'evaluation: {share.wins} of {share.episodes} \u2265 {share.threshold:g} '
+                         f'({100 * share.low:.0f}\u2013{share.high:.0%})')
     ax.set_xlabel('environment steps' if episode_end_steps is not None else 'episodes')
     ax.set_ylabel('sum of rewards')
     ax.set_title(title or 'LunarLander')
@@ -227,20 +241,24 @@ def plot_evaluation(result, eval_returns):
 
 
 def evaluation_figure(result, eval_returns):
-    """The training's learning curve (with both criteria and the checks) beside a histogram of
-    the greedy evaluation's returns; `result` is what train() returned (attributes
-    episode_returns, episode_end_steps, solved_at, landed_at, checks, config.solve_threshold).
-    Returns a matplotlib Figure."""
+    """The training's learning curve (with both criteria, the checks and the evaluation) beside a
+    histogram of the greedy evaluation's returns, titled with the share that landed; `result` is
+    what train() returned (attributes episode_returns, episode_end_steps, solved_at, landed_at,
+    checks, config.solve_threshold). Returns a matplotlib Figure."""
     from matplotlib.figure import Figure
+    from rl_kit.training import LandingShare
     figure = Figure(figsize=(11, 3.2), dpi=100, layout='constrained')
     curve, histogram = figure.subplots(1, 2, width_ratios=[2, 1])
     threshold = result.config.solve_threshold
     plot_learning_curve(result.episode_returns, result.episode_end_steps, threshold=threshold, title='Training',
-                        ax=curve, solved_at=result.solved_at, landed_at=result.landed_at, checks=result.checks)
+                        ax=curve, solved_at=result.solved_at, landed_at=result.landed_at, checks=result.checks,
+                        evaluation=eval_returns)
+    share = LandingShare.of(eval_returns, threshold)
     histogram.hist(eval_returns, bins=20, color='C1')
     histogram.axvline(threshold, color='C2', linestyle='--', linewidth=1)
-    histogram.set(title=f'Greedy evaluation ({len(eval_returns)} episodes)', xlabel='sum of rewards',
-                  ylabel='episodes')
+    histogram.set(title=f'Greedy evaluation: {share.wins} of {share.episodes} \u2265 {threshold:g}\n'
+                        f'({share.share:.0%}; 95% confidence {100 * share.low:.0f}\u2013{share.high:.0%})',
+                  xlabel='sum of rewards', ylabel='episodes')
     return figure
 
 
@@ -259,10 +277,11 @@ class TrainingMonitor:
     """A callback for the notebook's train(): a progress bar and a live learning curve,
     redrawn at most once per `interval` seconds. It reads the attributes of the
     rl_kit.training.TrainStats it is called with. The bar fills as the agent gets closer
-    to landing (stats.progress: the training mean at first, then each greedy check's
-    mean, against what a check must reach), and is full once a check passes. In a Jupyter
-    kernel both update in place; elsewhere a progress line is written to `file` (on a
-    terminal it redraws itself; in a log, one line per `log_interval` seconds)."""
+    to landing (stats.progress: the training mean at first, then each greedy check's mean
+    and share of episodes that land, against what a check must show), and is full once a
+    check passes. In a Jupyter kernel both update in place; elsewhere a progress line is
+    written to `file` (on a terminal it redraws itself; in a log, one line per
+    `log_interval` seconds)."""
 
     def __init__(self, interval=1.0, plot=True, window=100, file=None, log_interval=10.0):
         self.interval = interval
@@ -301,7 +320,7 @@ class TrainingMonitor:
             parts.append(f'mean {stats.mean_return:.1f}')
         if stats.checks:
             last = stats.checks[-1]
-            parts.append(f'greedy {last.mean:.1f} of {last.required:g}')
+            parts.append(f'greedy {last.wins}/{len(last.returns)} land')  # the last check's episodes >= 200
         parts.append(f'{stats.steps_per_second:,.0f} steps/s')
         parts.append(_duration(stats.elapsed))
         if stats.landed_at is not None:
@@ -311,7 +330,7 @@ class TrainingMonitor:
         return parts
 
     def summary(self, stats):
-        """The progress line, e.g. '123,904 steps | 812 episodes | mean 143.2 | greedy 150.3 of 220 |
+        """The progress line, e.g. '123,904 steps | 812 episodes | mean 143.2 | greedy 17/20 land |
         8,200 steps/s | 0:15'."""
         return ' | '.join(self.parts(stats))
 

@@ -1,7 +1,15 @@
 """Where the trainer's time goes: the environments, the policy during rollouts, and the
 learner, each measured on its own; and the cost of encoding one rendered frame.
 
-    python benchmarks/profile_trainer.py [--rollouts 20]
+    python benchmarks/profile_trainer.py [--rollouts 20] [--seed 0] [--total-steps N]
+
+First, from one run of the whole trainer (ppo_reference.train, the default Config on --seed,
+until it lands or --total-steps): the environments' own steps per second with random actions
+(the limit of this loop on one core), the trainer's, their ratio, and where the trainer's
+time goes: the environments' steps inside the rollouts, the policy's forward pass there, the
+update (ppo_update), the landing checks' cost to training (after_update: sending weights,
+collecting results; the checks play beside it), and the rest (storing the rollout, the
+episode tracker, the schedules).
 
 It also times the learner's two savings (rl_kit/training.py) against their alternatives,
 interleaved in one process: the entropy bonus from the scores compute_loss computed
@@ -54,6 +62,82 @@ class WrittenOutEntropy(ActorScores):
         return -(probs * log_probs).sum(dim=-1).mean()
 
 
+class Timers:
+    """Seconds spent in each timed part of one run; wrap(name, function) times every call."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    def wrap(self, name, function):
+        self.seconds.setdefault(name, 0.0)
+
+        def timed_call(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] += time.perf_counter() - start
+        return timed_call
+
+
+def profile_run(config):
+    """One run of ppo_reference.train(config) with its parts timed: (TrainResult, Timers)."""
+    from rl_kit.training import LandingChecks
+    timers, kit = Timers(), (ppo_reference.make_envs, ppo_reference.PPO, ppo_reference.ppo_update,
+                             ppo_reference.LandingChecks)
+
+    def make_timed_envs(env_id, num_envs):
+        envs = kit[0](env_id, num_envs)
+        envs.step = timers.wrap('environments', envs.step)
+        return envs
+
+    class TimedPPO(kit[1]):
+        def select_actions(self, states):
+            return timed_select(self, states)
+    timed_select = timers.wrap('policy in the rollout', kit[1].select_actions)
+
+    class TimedChecks(LandingChecks):
+        after_update = timers.wrap('landing checks (their cost to training)', LandingChecks.after_update)
+
+    ppo_reference.make_envs, ppo_reference.PPO, ppo_reference.LandingChecks = make_timed_envs, TimedPPO, TimedChecks
+    ppo_reference.ppo_update = timers.wrap('update (ppo_update)', kit[2])
+    try:
+        result = ppo_reference.train(config)
+    finally:
+        ppo_reference.make_envs, ppo_reference.PPO, ppo_reference.ppo_update, ppo_reference.LandingChecks = kit
+    return result, timers
+
+
+def random_steps_per_second(config, steps=20_000):
+    """The environments alone, stepped with random actions: N envs, as in a rollout."""
+    envs = make_envs(config.env_id, config.num_envs)
+    envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    calls = steps // config.num_envs
+    seconds = timed(lambda: envs.step(rng.integers(0, 4, config.num_envs)), calls)
+    envs.close()
+    return config.num_envs / seconds
+
+
+def report_run(config):
+    limit = random_steps_per_second(config)
+    result, timers = profile_run(config)
+    trainer = result.env_steps / result.train_seconds
+    print(f'one run of the trainer (seed {config.seed}, {result.status()} after {result.env_steps:,} env steps, '
+          f'{len(result.checks)} checks {"beside training" if result.checks_in_background else "inline"}):')
+    print(f'  environments alone, random actions:  {limit:8,.0f} steps/s  (the limit of this loop on one core)')
+    print(f'  the whole trainer:                   {trainer:8,.0f} steps/s  ({trainer / limit:.2f}x the limit, '
+          f'{result.train_seconds:.1f} s)')
+    order = ('environments', 'policy in the rollout', 'update (ppo_update)', 'landing checks (their cost to training)')
+    parts = {name: timers.seconds[name] for name in order}
+    parts['the rest (rollout storage, tracker, schedules)'] = result.train_seconds - sum(parts.values())
+    print(f'  where the trainer\'s {result.train_seconds:.1f} s go:')
+    for name, seconds in parts.items():
+        print(f'    {name:<46} {seconds:7.1f} s  {100 * seconds / result.train_seconds:5.1f}%')
+    print(f'  (inside the rollouts the environments ran {result.env_steps / parts["environments"]:,.0f} steps/s: '
+          f'a trained policy flies other states than random actions)')
+
+
 def compare_learners(ac, config, rollout, rounds):
     """Seconds per ppo_update of the kit's learner and of each alternative, interleaved."""
     variants = {  # name: (ActorScores, Adam's options), each differing from the kit in one
@@ -79,7 +163,11 @@ def compare_learners(ac, config, rollout, rounds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--rollouts', type=int, default=20, help='rollouts to time (default: %(default)s)')
+    parser.add_argument('--seed', type=int, default=0, help='the seed of the profiled run (default: %(default)s)')
+    parser.add_argument('--total-steps', type=int, default=Config.total_steps,
+                        help='cut the profiled run at this many env steps (default: until it lands)')
     args = parser.parse_args(argv)
+    report_run(Config(seed=args.seed, total_steps=args.total_steps))
     config = Config()
     torch.set_num_threads(config.torch_threads)
     torch.manual_seed(0)

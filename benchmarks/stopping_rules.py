@@ -6,6 +6,8 @@
     # the table of rules, the false landings and the choice (benchmarks/results/stopping_rules_default.txt):
     python benchmarks/stopping_rules.py benchmarks/results/traces_default.jsonl --resample 200
     # options: --name NAME (one setting of a grid), --seeds 0-29, --rules TEXT (rules whose name has it)
+    # the trainer's own rule (rl_kit.training.LandingChecks) stops where the replay of the trace says:
+    python benchmarks/stopping_rules.py benchmarks/results/traces_default.jsonl --confirm 0,1
 
 The traces (sweep.Trace): at every check point of a run (the first update at or past each
 multiple of 8,192 env steps, from the first one whose training mean of the last 100
@@ -45,11 +47,13 @@ import argparse
 import json
 import math
 import statistics
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
-from time_to_solve import seeds_from
+from time_to_solve import seeds_from  # (which puts the kit's root on sys.path)
+from rl_kit.training import wilson_interval
 
 LANDS = 200.0        # an episode (or a mean) of at least this lands
 FALSE_MEAN = 200.0   # a stop is a false landing if its final evaluation mean is below this ...
@@ -60,10 +64,7 @@ Z95, Z975, Z99 = 1.6449, 1.9600, 2.3263
 
 def wilson_lower(successes, n, z):
     """Wilson score lower bound of a binomial proportion (successes: a number or an array)."""
-    p = np.asarray(successes, dtype=float) / n
-    centre = p + z * z / (2 * n)
-    spread = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (centre - spread) / (1 + z * z / n)
+    return wilson_interval(successes, n, z)[0]
 
 
 def binomial_cdf(k, n, p):
@@ -239,12 +240,17 @@ def main(argv=None):
     parser.add_argument('--seeds', help='only these seeds, e.g. 0-29')
     parser.add_argument('--rules', help='only the rules whose name contains this')
     parser.add_argument('--details', action='store_true', help='list the false and thin stops of every rule')
+    parser.add_argument('--confirm', metavar='SEEDS',
+                        help="train these traced seeds with the trainer's own rule and compare its stop and checks "
+                             "with the replay of their traces under CHOSEN (e.g. 0,1)")
     args = parser.parse_args(argv)
     with open(args.jsonl) as file:
         runs = [line for line in map(json.loads, file) if 'points' in line and args.name in (None, line['name'])]
     if args.seeds:
         runs = [run for run in runs if run['seed'] in seeds_from(args.seeds)]
     runs.sort(key=lambda run: run['seed'])
+    if args.confirm:
+        return confirm([run for run in runs if run['seed'] in seeds_from(args.confirm)])
     ends = {run['trace_settings']['end'] for run in runs}
     budget = [run['seed'] for run in runs if run['trace_settings']['end'] == 'budget']
     print(f'{len(runs)} traced runs, seeds {[run["seed"] for run in runs]}; traces ended by {sorted(ends)}'
@@ -290,5 +296,48 @@ def choose(summaries, runs):
               f'{s["played"]:,} episodes{rate}')
 
 
+CHOSEN = 'seq20/40/60/100 W2.3263>=0.8 go share>=0.85'  # the rule of rl_kit.training.LandingChecks
+
+
+def confirm(runs):
+    """Trains each traced run's seed and setting with the trainer's own stopping rule (the
+    default Config's, checks beside training) and compares with the replay of its trace under
+    CHOSEN: the env steps of every check and of the stop, and every check's returns (rounded
+    down to 0.1 as in the trace). Prints one line per check and per run; returns 1 on a mismatch."""
+    import dataclasses
+    import ppo_reference
+    from sweep import round_down
+    rule = next(rule for rule in RULES if rule.name == CHOSEN)
+    mismatches = 0
+    for run in runs:
+        config = ppo_reference.Config(seed=run['seed'], **run['config'])
+        assert (config.check_from, config.check_stages) == (rule.gate, rule.stages), 'the trainer has another rule'
+        result = ppo_reference.train(dataclasses.replace(config, total_steps=run['trace_settings']['budget']))
+        passed, played = rule.checks(Prefixes(run['points']))
+        replayed = []  # (env steps, episodes, their returns, passed) of every check up to the stop
+        for point, n, stops in zip(run['points'], played[0], passed[0]):
+            if n:
+                replayed.append((point[0], int(n), point[2][:n], bool(stops)))
+                if stops:
+                    break
+        expected_stop = replayed[-1][0] if replayed and replayed[-1][3] else None
+        trained = [(check.env_steps, len(check.returns), [round_down(r) for r in check.returns], check.passed)
+                   for check in result.checks]
+        for ours, theirs in zip(trained, replayed):
+            same = ours == theirs
+            mismatches += not same
+            print(f'seed {run["seed"]} check at {ours[0]:>7,}: {ours[1]:>3} episodes, passed {ours[3]!s:<5} '
+                  f'| replay {theirs[0]:>7,}: {theirs[1]:>3} episodes, passed {theirs[3]!s:<5} '
+                  f'{"same returns" if ours[2] == theirs[2] else "OTHER RETURNS"}')
+        same = len(trained) == len(replayed) and result.landed_at == expected_stop
+        mismatches += not same
+        print(f'seed {run["seed"]}: trainer {result.status()} at {result.env_steps:,} after {len(trained)} checks, '
+              f'replay stops at {expected_stop or 0:,} after {len(replayed)}: {"the same" if same else "DIFFERENT"} '
+              f'({result.train_seconds:.0f} s, checks {"beside training" if result.checks_in_background else "inline"})',
+              flush=True)
+    print(f'{len(runs)} runs, {mismatches} mismatches')
+    return 1 if mismatches else 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

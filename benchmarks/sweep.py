@@ -11,11 +11,13 @@ Tune on seeds 0-29 only: seeds 100-119 were the held-out seeds of earlier rounds
 200-229 are kept fresh for the held-out report of issue 20 (benchmarks/time_to_solve.py).
 
 grid.json maps a name to Config overrides, e.g.
-    {"lr2e-3": {"learning_rate": 2e-3}, "ent0": {"entropy_coef": 0.0}}
+    {"lr2e-3": {"learning_rate": 2e-3}, "ent0": {"entropy_coef": 0.0}, "norm": {"variant": "obs_norm"}}
+("variant": a trainer variant of benchmarks/variants.py, e.g. observation normalisation).
 Each line: name, seed, landed (the stopping rule's greedy check passed), eval_ok (the final
-greedy evaluation on 100 fresh seeds averages >= 200), the env steps at which the training
-mean reached 200 (solved_at) and the check passed (landed_at), env steps and seconds in
-all, seconds spent in checks, every check's mean, the last 100 training episodes' mean,
+greedy evaluation on 100 fresh seeds averages >= 200), share (of those 100 episodes >= 200),
+the env steps at which the training mean reached 200 (solved_at) and the check passed
+(landed_at), env steps and seconds in all, seconds spent in checks, the check episodes in
+all, every check's [episodes, episodes >= 200, mean], the last 100 training episodes' mean,
 the final evaluation (mean, std), and the 1-minute load average before and after. Env
 steps, checks and evaluations are deterministic per seed; seconds are not comparable
 across lines, since two runs share the machine (and other work may run on it too).
@@ -36,6 +38,7 @@ trainer can use as it is:
 
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -51,7 +54,8 @@ sys.path.insert(0, ROOT)
 
 import ppo_reference  # noqa: E402
 import stopping_rules  # noqa: E402
-from rl_kit.training import evaluate  # noqa: E402
+import variants  # noqa: E402
+from rl_kit.training import LandingShare, evaluate  # noqa: E402
 from time_to_solve import seeds_from  # noqa: E402
 
 
@@ -143,14 +147,19 @@ def run(job):
     if trace is not None:
         return run_trace(name, overrides, seed, trace)
     load = os.getloadavg()[0]
+    overrides = dict(overrides)
+    name_of_variant = overrides.pop('variant', None)  # benchmarks/variants.py
     config = ppo_reference.Config(seed=seed, **overrides)
-    result = ppo_reference.train(config)
+    with variants.variant(name_of_variant, config) if name_of_variant else contextlib.nullcontext() as callback:
+        result = ppo_reference.train(config, callback=callback)
     returns = evaluate(result.ac, config, episodes=100)  # always: a run that did not land is judged too
+    share = LandingShare.of(returns, 200.0)
     last = result.episode_returns[-100:]
     return {'name': name, 'seed': seed, 'landed': result.landed, 'eval_ok': bool(returns.mean() >= 200),
-            'solved_at': result.solved_at, 'landed_at': result.landed_at, 'steps': result.env_steps,
-            'secs': round(result.train_seconds, 1), 'check_secs': round(result.check_seconds, 1),
-            'checks': [round(check.mean, 1) for check in result.checks],
+            'share': share.share, 'solved_at': result.solved_at, 'landed_at': result.landed_at,
+            'steps': result.env_steps, 'secs': round(result.train_seconds, 1),
+            'check_secs': round(result.check_seconds, 1), 'check_episodes': sum(len(c.returns) for c in result.checks),
+            'checks': [[len(check.returns), check.wins, round(check.mean, 1)] for check in result.checks],
             'last': round(sum(last) / max(1, len(last)), 1),
             'ev': [round(float(returns.mean()), 1), round(float(returns.std()), 1)],
             'load': [round(load, 2), round(os.getloadavg()[0], 2)]}

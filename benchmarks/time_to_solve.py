@@ -1,18 +1,24 @@
 """Time to land LunarLander-v3: the reference trainer on several seeds, optionally beside
 Stable-Baselines3's PPO with rl-zoo's hyperparameters, on the same seeds and stopping rule.
 
-    python benchmarks/time_to_solve.py                    # the held-out seeds 100-119, the kit's trainer
-    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3   # and SB3 (benchmarks/requirements.txt)
-    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3 --peer-max-ratio 15   # is SB3 >= 15x slower?
+    python benchmarks/time_to_solve.py                    # the held-out seeds 200-229, the kit's trainer
+    python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3   # and SB3 (benchmarks/requirements.txt)
+    python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-max-ratio 15   # is SB3 >= 15x slower?
     # or SB3 alone first (e.g. in the background), then ours beside its results:
-    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3 --peer-only --out DIR
-    python benchmarks/time_to_solve.py --seeds 100-104 --peer sb3 --peer-results DIR/time_to_solve.json
+    python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-only --peer-max-seconds 1350 --out DIR
+    python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-results DIR/time_to_solve.json
+    # (DIR/runs.jsonl instead keeps the seeds done if the peer's run was stopped); or the kit's
+    # held-out runs that ran beside it, side by side, without running anything:
+    python benchmarks/time_to_solve.py --seeds 200-204 --peer sb3 --peer-results DIR/runs.jsonl \
+        --ours-results HELDOUT/runs.jsonl --out DIR
 
-The stopping rule (ppo_reference.train), for both trainers: once the mean return of the
-last 100 training episodes reaches 50, 20 greedy episodes on fresh seeds are played every
-8,192 steps until they average 220 ("landed at"); "solved at" is where that training mean
-reached 200, if it did. Then the greedy policy is evaluated on the same 100 other fresh
-seeds for both trainers. SB3 takes about an hour a seed on a slow 2-core machine:
+The stopping rule (rl_kit.training.LandingChecks, the default Config's), for both trainers:
+once the mean return of the last 100 training episodes reaches 50, the greedy policy plays
+a check at every block of 8,192 steps, in stages of 20/40/60/100 episodes, until one shows a
+mean >= 200 and, with 99% confidence, at least 80% of its episodes >= 200 ("landed at");
+"solved at" is where that training mean reached 200, if it did. Then the greedy policy is
+evaluated on the same 100 other fresh seeds for both trainers: its mean and the share of
+episodes >= 200 (with a 95% Wilson interval). SB3 takes about an hour a seed on a slow 2-core machine:
 --peer-max-ratio K stops it at K times the kit's wall-clock on the same seed, which shows
 a ratio of at least K. With --jobs 1 (the default) runs are
 sequential, so that each is timed with nothing else of ours running, and the kit's checks
@@ -42,7 +48,7 @@ sys.path.insert(0, ROOT)
 
 import ppo_reference  # noqa: E402
 import rl_gui  # noqa: E402
-from rl_kit.training import EpisodeTracker, LandingChecks, evaluate  # noqa: E402
+from rl_kit.training import EpisodeTracker, LandingChecks, LandingShare, evaluate  # noqa: E402
 
 # rl-zoo's hyperparameters for LunarLander-v3 (hyperparams/ppo.yml)
 SB3_HYPERPARAMETERS = dict(n_steps=1024, batch_size=64, n_epochs=4, gamma=0.999, gae_lambda=0.98, ent_coef=0.01)
@@ -53,6 +59,19 @@ def load_average():
     return round(os.getloadavg()[0], 2)
 
 
+def checks_record(checks):
+    # every check: [env steps, episodes played, episodes >= 200, mean, seconds playing, seconds from its
+    # check point until training had its result, checks ahead of it in the second process]
+    return [[check.env_steps, len(check.returns), check.wins, round(check.mean, 2), round(check.seconds, 2),
+             round(check.latency, 2), check.queued] for check in checks]
+
+
+def evaluation_record(returns):
+    share = LandingShare.of(returns, 200.0)
+    return {'eval_mean': float(returns.mean()), 'eval_std': float(returns.std()), 'eval_share': share.share,
+            'eval_share_95ci': [share.low, share.high]}
+
+
 def run_ours(seed, budget):
     load = load_average()
     config = ppo_reference.Config(seed=seed, total_steps=budget)
@@ -60,10 +79,8 @@ def run_ours(seed, budget):
     returns = evaluate(result.ac, config, episodes=100)
     return {'landed': result.landed, 'solved_at': result.solved_at, 'landed_at': result.landed_at,
             'env_steps': result.env_steps, 'seconds': result.train_seconds, 'check_seconds': result.check_seconds,
-            'checks_in_background': result.checks_in_background,
-            'checks': [[check.env_steps, round(check.mean, 2)] for check in result.checks],
-            'eval_mean': float(returns.mean()), 'eval_std': float(returns.std()),
-            'load': [load, load_average()],
+            'checks_in_background': result.checks_in_background, 'checks': checks_record(result.checks),
+            **evaluation_record(returns), 'load': [load, load_average()],
             'episode_returns': result.episode_returns, 'episode_end_steps': result.episode_end_steps}
 
 
@@ -120,21 +137,21 @@ def run_sb3(seed, budget, max_seconds=None):
     return {'landed': landed_at is not None, 'solved_at': callback.tracker.solved_at,
             'landed_at': landed_at, 'env_steps': int(model.num_timesteps), 'seconds': seconds,
             'check_seconds': sum(check.seconds for check in checks), 'cut': callback.cut, 'max_seconds': max_seconds,
-            'checks': [[check.env_steps, round(check.mean, 2)] for check in checks],
-            'eval_mean': float(returns.mean()), 'eval_std': float(returns.std()),
-            'load': [load, load_average()],
+            'checks': checks_record(checks), **evaluation_record(returns), 'load': [load, load_average()],
             'episode_returns': callback.tracker.returns, 'episode_end_steps': callback.tracker.end_steps}
 
 
 def run_seed(job):
     """The trainers of `job` on one seed, one after the other; prints their rows."""
-    seed, budget, trainers, peer_budget, peer_max_ratio = job
+    seed, budget, trainers, peer_budget, peer_max_ratio, peer_max_seconds = job
     entry = {'seed': seed}
     for name in trainers:
         if name == 'ours':
             entry[name] = run_ours(seed, budget)
         else:
             max_seconds = peer_max_ratio * entry['ours']['seconds'] if peer_max_ratio and 'ours' in entry else None
+            if peer_max_seconds is not None:
+                max_seconds = peer_max_seconds if max_seconds is None else min(max_seconds, peer_max_seconds)
             entry[name] = run_sb3(seed, peer_budget, max_seconds)
         print(row(name, seed, entry[name]), flush=True)
     return entry
@@ -175,13 +192,18 @@ def row(name, seed, run):
     def at(steps):
         return f'{steps:>10,}' if steps is not None else f'{"never":>10}'
     landed = 'yes' if run['landed'] else 'cut' if run.get('cut') else 'NO'
+    low, high = run['eval_share_95ci']
+    checks = run['checks']
     return (f'{name:<6} {seed:>4}  {landed:<6} {at(run["solved_at"])}  '
             f'{at(run["landed_at"])}  {run["seconds"]:>8.1f}  {run["env_steps"] / run["seconds"]:>8,.0f}  '
-            f'{run["eval_mean"]:>7.1f} ± {run["eval_std"]:<5.1f}  {run["load"][0]:>5.1f}')
+            f'{run["eval_mean"]:>7.1f} ± {run["eval_std"]:<5.1f} {run["eval_share"]:>5.0%} [{low:.0%}-{high:.0%}]  '
+            f'{len(checks):>3} {sum(c[1] for c in checks):>5} {max((c[5] for c in checks), default=0):>6.1f} '
+            f'{max((c[6] for c in checks), default=0):>3}  {run["load"][0]:>5.1f}')
 
 
 HEADER = (f'{"who":<6} {"seed":>4}  {"landed":<6} {"solved at":>10}  {"landed at":>10}  {"seconds":>8}  '
-          f'{"steps/s":>8}  eval (greedy, 100)  load')
+          f'{"steps/s":>8}  eval (greedy, 100) >= 200 [95% CI]  checks episodes behind queue  load\n'
+          f'{"":<80}(behind: the most seconds from a check point to its result; queue: the most checks waiting)')
 
 
 def plot(results, path):
@@ -207,52 +229,74 @@ def summarize(runs):
     landed = [run for run in runs if run['landed']]
     summary = {'runs': len(runs), 'landed': len(landed),
                'eval_at_least_200': sum(run['eval_mean'] >= 200 for run in runs),
+               'landed_with_share_below_80': sum(run['landed'] and run['eval_share'] < 0.8 for run in runs),
+               'eval_share': distribution([-run['eval_share'] for run in runs]),
                'env_steps': distribution([run['env_steps'] for run in runs]),
                'seconds': distribution([run['seconds'] for run in runs]),
                'eval_mean': distribution([-run['eval_mean'] for run in runs])}
-    summary['eval_mean'] = {key: -value for key, value in summary['eval_mean'].items()}  # worst = lowest
+    for key in ('eval_mean', 'eval_share'):  # worst = lowest
+        summary[key] = {name: -value for name, value in summary[key].items()}
     return summary
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--seeds', default='100-119', help='e.g. 100-119 or 0,3,7 (default: %(default)s, the '
-                        'held-out seeds: the hyperparameters were tuned on 0-19)')
+    parser.add_argument('--seeds', default='200-229', help='e.g. 200-229 or 0,3,7 (default: %(default)s, the '
+                        'held-out seeds: the hyperparameters were tuned on 0-29)')
     parser.add_argument('--total-steps', type=int, default=ppo_reference.Config.total_steps,
                         help="the kit's step budget (default: %(default)s)")
     parser.add_argument('--peer', choices=['sb3'], help='also run this trainer on the same seeds')
     parser.add_argument('--peer-only', action='store_true', help='run only the peer (e.g. in the background)')
     parser.add_argument('--peer-results', metavar='JSON',
-                        help="take the peer's runs from this time_to_solve.json of a --peer-only run")
+                        help="take the peer's runs from this time_to_solve.json (or runs.jsonl, which keeps the "
+                             "seeds done of a run that was stopped) of a --peer-only run")
+    parser.add_argument('--ours-results', metavar='JSON',
+                        help="take the kit's runs from this time_to_solve.json or runs.jsonl instead of running "
+                             "them (e.g. the held-out runs that ran beside a --peer-only run)")
     parser.add_argument('--peer-steps', type=int, default=3_000_000, help="the peer's step budget")
     parser.add_argument('--peer-max-ratio', type=float, metavar='K',
                         help="stop the peer once its wall-clock passes K times the kit's on the same seed: "
                              "a cut run shows the ratio is at least K, in K times the kit's time instead of "
                              "SB3's full time (about an hour a seed on a slow machine)")
+    parser.add_argument('--peer-max-seconds', type=float, metavar='S',
+                        help='stop the peer once its wall-clock passes S seconds (also with --peer-only: beside '
+                             "the kit's run of T seconds on the same seed, a cut run shows a ratio of at least "
+                             '(S - its checks) / T)')
     parser.add_argument('--jobs', type=int, default=1, help='seeds run at once (default: %(default)s)')
     parser.add_argument('--out', default=os.path.join(ROOT, 'benchmarks', 'results'),
                         help='folder for time_to_solve.json and learning_curves.png')
     args = parser.parse_args(argv)
     if (args.peer_only or args.peer_results) and not args.peer:
         parser.error('--peer-only and --peer-results need --peer')
+    if args.ours_results and not args.peer_results:
+        parser.error('--ours-results puts recorded runs side by side: it needs --peer-results too')
     if args.peer == 'sb3' and not args.peer_results:
         try:
             import stable_baselines3  # noqa: F401
         except ImportError:
             parser.error('--peer sb3 needs stable-baselines3: pip install -r benchmarks/requirements.txt')
-    peer_runs = {}
-    if args.peer_results:
-        with open(args.peer_results) as file:
-            peer_runs = {entry['seed']: entry[args.peer] for entry in json.load(file)['results'] if args.peer in entry}
+    def recorded(path, name):
+        # {seed: run} of trainer `name` from a time_to_solve.json or a runs.jsonl
+        with open(path) as file:
+            entries = ([json.loads(line) for line in file if line.strip()] if path.endswith('.jsonl')
+                       else json.load(file)['results'])
+        return {entry['seed']: entry[name] for entry in entries if name in entry}
+    peer_runs = recorded(args.peer_results, args.peer) if args.peer_results else {}
+    ours_runs = recorded(args.ours_results, 'ours') if args.ours_results else {}
     os.makedirs(args.out, exist_ok=True)
 
-    trainers = ([] if args.peer_only else ['ours']) + ([args.peer] if args.peer and not args.peer_results else [])
+    trainers = ([] if args.peer_only or args.ours_results else ['ours']) + (
+        [args.peer] if args.peer and not args.peer_results else [])
     if args.peer_max_ratio and 'ours' not in trainers:
         parser.error("--peer-max-ratio needs the kit's run on the same seed (not --peer-only)")
     print(HEADER)
-    jobs = [(seed, args.total_steps, trainers, args.peer_steps, args.peer_max_ratio)
+    jobs = [(seed, args.total_steps, trainers, args.peer_steps, args.peer_max_ratio, args.peer_max_seconds)
             for seed in seeds_from(args.seeds)]
-    results = []
+    results = [{'seed': seed, 'ours': ours_runs[seed]} for seed in seeds_from(args.seeds) if seed in ours_runs]
+    if args.ours_results:
+        jobs = []  # nothing to run: ours from --ours-results, the peer from --peer-results
+        for entry in results:
+            print(row('ours', entry['seed'], entry['ours']) + '  (from --ours-results)')
     # each seed's entry is also appended to runs.jsonl as soon as it is done, so that a long
     # benchmark that is stopped keeps what it has measured
     with open(os.path.join(args.out, 'runs.jsonl'), 'a') as runs_file:
@@ -281,7 +325,10 @@ def main(argv=None):
         if runs:
             summary[name] = s = summarize(runs)
             print(f'\n{name}: {s["landed"]}/{s["runs"]} landed (stopping rule), greedy evaluation >= 200 in '
-                  f'{s["eval_at_least_200"]}/{s["runs"]}; env steps worst {s["env_steps"]["worst"]:,.0f}, median '
+                  f'{s["eval_at_least_200"]}/{s["runs"]}, landed with < 80% of its episodes >= 200: '
+                  f'{s["landed_with_share_below_80"]}; share >= 200 worst {s["eval_share"]["worst"]:.0%}, median '
+                  f'{s["eval_share"]["median"]:.0%}, best {s["eval_share"]["best"]:.0%}; env steps worst '
+                  f'{s["env_steps"]["worst"]:,.0f}, median '
                   f'{s["env_steps"]["median"]:,.0f}, best {s["env_steps"]["best"]:,.0f}; seconds worst '
                   f'{s["seconds"]["worst"]:.1f}, median {s["seconds"]["median"]:.1f}, best {s["seconds"]["best"]:.1f}')
     ratios = [entry['sb3_over_ours'] for entry in results if 'sb3_over_ours' in entry]

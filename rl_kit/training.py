@@ -25,6 +25,7 @@ import math
 import multiprocessing
 import os
 import signal
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -51,18 +52,30 @@ class UpdateStats:
 
 @dataclass
 class LandingCheck:
-    # One check of the greedy policy during training, on seeds no other check and no final
-    # evaluation uses.
-    env_steps: int        # training steps when the check started
+    # One check of the greedy policy during training (LandingChecks), on seeds no other check
+    # and no final evaluation uses. It plays its episodes in stages (config.check_stages).
+    env_steps: int        # training steps at the check point
     first_seed: int       # the episodes ran on first_seed, first_seed + 1, ...
-    returns: list         # return of every greedy episode
-    required: float       # the mean it had to reach
+    returns: list         # return of every greedy episode it played, in order
+    threshold: float      # an episode lands when its return is at least this (solve_threshold)
     passed: bool          # whether it passed (LandingChecks.judge: the stopping rule)
+    share_bound: float    # the lower confidence bound of the share of episodes that land
     seconds: float = 0.0  # how long the episodes took to play
+    queued: int = 0       # checks still playing in the second process when this one was sent there
+    latency: float = 0.0  # seconds from the check point until training had the result (inline: = seconds)
 
     @property
     def mean(self):
         return float(np.mean(self.returns))
+
+    @property
+    def wins(self):
+        # the episodes that landed (return >= threshold)
+        return int(np.sum(np.asarray(self.returns) >= self.threshold))
+
+    def describe(self):
+        # e.g. '38 of 40 >= 200, mean 243.1'
+        return f'{self.wins} of {len(self.returns)} >= {self.threshold:g}, mean {self.mean:.1f}'
 
 
 @dataclass
@@ -146,7 +159,7 @@ class TrainResult:
         # one line: how the run ended and when each criterion was met
         def at(steps):
             return f'at {steps:,} steps' if steps is not None else 'never'
-        last = f', last check {self.checks[-1].mean:.1f}' if self.checks else ''
+        last = f', the last: {self.checks[-1].describe()}' if self.checks else ''
         return (f'{self.status()} after {self.env_steps:,} environment steps, {len(self.episode_returns):,} '
                 f'episodes, {self.train_seconds:.0f} s | training mean >= {self.config.solve_threshold:g}: '
                 f'{at(self.solved_at)} | greedy check: {at(self.landed_at)} ({len(self.checks)} '
@@ -270,26 +283,85 @@ def evaluate(ac, config, episodes=100, first_seed=None, act=greedy_actions):
 
 
 # ------------------------------------------------------------------------------------
+# How surely a policy lands: the share of its episodes that score >= 200
+# ------------------------------------------------------------------------------------
+
+def normal_quantile(confidence):
+    # z of a one-sided bound at `confidence`, e.g. 2.326 at 0.99 (1.960 at 0.975: a two-sided 95%)
+    return statistics.NormalDist().inv_cdf(confidence)
+
+
+def wilson_interval(successes, n, z):
+    # (low, high): the Wilson score interval of the share successes / n, each end a one-sided
+    # bound at the confidence of z (normal_quantile); numbers or numpy arrays. Written out (4
+    # lines) rather than taken from statsmodels or scipy: neither is among the kit's requirements.
+    # Unlike the textbook p +- z sqrt(p (1 - p) / n) it stays within [0, 1], and 20 of 20 does not
+    # make it shrink to nothing.
+    p = np.asarray(successes, dtype=float) / n
+    centre, spread = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n), (centre + spread) / (1 + z * z / n)
+
+
+@dataclass
+class LandingShare:
+    # How many of a policy's greedy episodes land (return >= threshold), with a 95% Wilson interval
+    wins: int
+    episodes: int
+    threshold: float
+    low: float            # the share lies in [low, high] with 95% confidence
+    high: float
+
+    @classmethod
+    def of(cls, returns, threshold, confidence=0.95):
+        wins, episodes = int(np.sum(np.asarray(returns) >= threshold)), len(returns)
+        z = normal_quantile((1 + confidence) / 2)  # two-sided
+        low, high = wilson_interval(wins, episodes, z) if episodes else (0.0, 1.0)
+        return cls(wins=wins, episodes=episodes, threshold=threshold, low=float(low), high=float(high))
+
+    @property
+    def share(self):
+        return self.wins / self.episodes if self.episodes else float('nan')
+
+    def __str__(self):
+        # e.g. '91 of 100 episodes >= 200 (91%, 95% confidence interval 84-95%)'
+        return (f'{self.wins} of {self.episodes} episodes >= {self.threshold:g} ({self.share:.0%}, 95% '
+                f'confidence interval {100 * self.low:.0f}-{self.high:.0%})')
+
+
+# ------------------------------------------------------------------------------------
 # The landing checks: the stopping rule, beside training
 # ------------------------------------------------------------------------------------
 
 class LandingChecks:
-    # The stopping rule of train(): once the training mean reaches config.check_from, every
-    # config.check_interval env steps the GREEDY policy plays config.check_episodes episodes on
-    # fresh seeds; training stops at the first check whose mean reaches solve_threshold +
-    # check_margin. The rule is `due` and `judge` below: replace those two to change it.
+    # The stopping rule of train(). A check point is the first update whose env steps reach a
+    # new multiple of config.check_interval (block b = env_steps // check_interval) while the
+    # training mean is >= config.check_from. There the GREEDY policy plays a check in stages
+    # (config.check_stages, e.g. 20, 40, 60 and 100 episodes in all): after each stage it passes
+    # if the mean return of its episodes is >= solve_threshold and, with CONFIDENCE, at least
+    # config.check_share of them land (return >= solve_threshold: the lower Wilson bound of their
+    # share is >= check_share); else it plays the next stage while at least GO_ON of them land
+    # (and their mean is >= solve_threshold), or fails. Training stops at the first check that
+    # passes. A bound on the mean alone is fooled by a policy that lands well most of the time but
+    # now and then crashes: on the kit's tuning seeds such bounds stopped 5 to 10 runs of 30 with
+    # fewer than 80% of the final evaluation's episodes >= 200; this rule stopped none.
+    # Episode i of block b plays seed check_seed + b * check_stages[-1] + i: no seed twice, and
+    # none of the final evaluation's (config.eval_seed, ...). The rule is `due`, `judge` and `play`.
     #
     # The checks play in a second process while training goes on: on 2 cores they then cost
     # training almost nothing, where inline they took 17% of its time. A check depends only on
-    # the weights it is given and its number, so the checks and the stop are those of inline
+    # the weights it is given and its block, so the checks and the stop are those of inline
     # checks: the agent of every check is kept until the check has failed, and when one passes,
-    # after_update() goes back to that agent (the steps trained meanwhile are dropped). The
+    # after_update() goes back to that agent (the steps trained meanwhile are dropped). A check's
+    # stages play in one request, so no decision depends on how fast the second process is. The
     # second process is a fork of this one, so it knows the agent's class even where a notebook
     # defined it. Elsewhere than on Linux, on one core, in a daemon process (a multiprocessing
     # pool) or with background=False (by default config.background_checks), the checks play
     # inline; if the second process dies or hangs, the checks it had are played inline.
-    TIMEOUT = 120.0  # seconds a check may take before the second process counts as hung
-    FLOOR = -200.0   # the empty end of progress(): about what a random policy scores
+    CONFIDENCE = 0.99  # of the lower bound of the share that lands: a check of several stages tests
+                       # several times; at 95% one run of the 30 tuning seeds stopped with a share < 80%
+    GO_ON = 0.85       # the share that lands for which a check plays on to its next stage
+    TIMEOUT = 120.0    # seconds a check may play before the second process counts as hung
+    FLOOR = -200.0     # the empty end of progress(): about what a random policy scores
 
     def __init__(self, ac, config, tracker, act=greedy_actions, background=None):
         self.ac, self.config, self.tracker, self.act = ac, config, tracker, act
@@ -301,9 +373,9 @@ class LandingChecks:
         self.checks = []        # every LandingCheck so far, in order (up to the one that passed)
         self.landed_at = None   # env steps of the check that passed
         self.process = self.connection = None
-        self.started = 0        # checks started so far; the next one's number
-        self.last_at = None     # env steps when the last check started
-        self.pending = []       # the checks being played: (number, env steps, time sent), in order
+        self.last_block = -1    # the block of the last update: a check point is the first update of a block
+        self.pending = []       # the checks being played: (block, env steps, time sent), in order
+        self.free_at = 0.0      # when the second process is done with the checks collected so far
         self.agents = {}        # env steps -> (the agent's weights, its epsilon) then, for every check
                                 # in the background not failed
         self.done = []          # the LandingChecks played and not yet collected
@@ -311,35 +383,68 @@ class LandingChecks:
     # --- the rule: when a check is due, and whether it passed ---------------------------
 
     def due(self, env_steps):
-        # once the training mean reaches check_from, a check every check_interval env steps
-        return (self.tracker.mean_reached(self.config.check_from)
-                and (self.last_at is None or env_steps - self.last_at >= self.config.check_interval))
+        # the block of env_steps if it is a check point, else None: the first update of a new
+        # block (every update counts, checked or not) whose training mean reaches check_from
+        block = env_steps // self.config.check_interval
+        if block <= self.last_block:
+            return None
+        self.last_block = block
+        return block if self.tracker.mean_reached(self.config.check_from) else None
 
-    @property
-    def required(self):
-        # the mean return a check must reach
-        return self.config.solve_threshold + self.config.check_margin
+    def first_seed(self, block):
+        # episode i of the check at `block` plays seed first_seed(block) + i
+        return self.config.check_seed + block * self.config.check_stages[-1]
+
+    def judge(self, returns):
+        # 'passed', 'play on' or 'failed', for the episodes a check played so far (a whole stage)
+        config, n = self.config, len(returns)
+        mean, wins = float(np.mean(returns)), int(np.sum(np.asarray(returns) >= config.solve_threshold))
+        low = wilson_interval(wins, n, normal_quantile(self.CONFIDENCE))[0]
+        if mean >= config.solve_threshold and low >= config.check_share:
+            return 'passed'
+        close = mean >= config.solve_threshold and wins >= self.GO_ON * n
+        return 'play on' if close and n < config.check_stages[-1] else 'failed'
+
+    def play(self, agent, env_steps, block):
+        # the check of `agent` at `block`: its greedy policy, stage after stage, until judged
+        start, first_seed, returns = time.perf_counter(), self.first_seed(block), []
+        for n in self.config.check_stages:
+            returns += evaluate(agent, self.config, episodes=n - len(returns), first_seed=first_seed + len(returns),
+                                act=self.act).tolist()
+            outcome = self.judge(returns)
+            if outcome != 'play on':
+                break
+        wins = int(np.sum(np.asarray(returns) >= self.config.solve_threshold))
+        seconds = time.perf_counter() - start
+        return LandingCheck(env_steps=env_steps, first_seed=first_seed, returns=returns,
+                            threshold=self.config.solve_threshold, passed=outcome == 'passed',
+                            share_bound=float(wilson_interval(wins, len(returns), normal_quantile(self.CONFIDENCE))[0]),
+                            seconds=seconds, latency=seconds)
 
     def rule(self):
-        # the rule in words, for a run's summary
-        return (f'mean return of {self.config.check_episodes} greedy episodes on fresh seeds >= {self.required:g}, '
-                f'checked every {self.config.check_interval:,} steps once the training mean reaches '
-                f'{self.config.check_from:g}; training stops there')
-
-    def judge(self, env_steps, first_seed, returns, seconds):
-        # a check passes when the mean of its episodes reaches `required`
-        return LandingCheck(env_steps=env_steps, first_seed=first_seed, returns=returns, required=self.required,
-                            passed=float(np.mean(returns)) >= self.required, seconds=seconds)
+        # the rule in words, for a run's summary and --help
+        c = self.config
+        return (f'the greedy policy plays up to {c.check_stages[-1]} episodes on fresh seeds every '
+                f'{c.check_interval:,} steps once the training mean reaches {c.check_from:g}, in stages of '
+                f'{"/".join(map(str, c.check_stages))}; it lands when their mean is >= {c.solve_threshold:g} and, '
+                f'with {self.CONFIDENCE:.0%} confidence, at least {c.check_share:.0%} of them score >= '
+                f'{c.solve_threshold:g} (a stage plays on while {self.GO_ON:.0%} do); training stops there')
 
     def progress(self):
-        # 0 to 1, for a progress bar: the last check's mean (before any check, the training
-        # mean) on the way from FLOOR to what a check must reach; 1 once a check has passed
+        # 0 to 1, for a progress bar: half for the last check's mean return (before any check, the
+        # training mean) on the way from FLOOR to solve_threshold, half for the lower bound of the
+        # share of its episodes that land against check_share; 1 once a check has passed
         if self.landed_at is not None:
             return 1.0
+        threshold = self.config.solve_threshold
         score = self.checks[-1].mean if self.checks else self.tracker.mean_return()
-        if math.isnan(score) or self.required <= self.FLOOR:
+        if math.isnan(score) or threshold <= self.FLOOR:
             return 0.0
-        return min(1.0, max(0.0, (score - self.FLOOR) / (self.required - self.FLOOR)))
+        mean_part = min(1.0, max(0.0, (score - self.FLOOR) / (threshold - self.FLOOR)))
+        if not self.checks:
+            return mean_part / 2
+        share_part = min(1.0, self.checks[-1].share_bound / self.config.check_share) if self.config.check_share else 1.0
+        return (mean_part + share_part) / 2
 
     # --- after every update -------------------------------------------------------------
 
@@ -347,8 +452,9 @@ class LandingChecks:
         # Starts a check if one is due and collects those that came back. Returns the env
         # steps training is at: after a check that passed, those of that check, with the agent
         # and the tracker back as they were then (so the run ends as with the check inline).
-        if self.due(env_steps):
-            self.start(env_steps)
+        block = self.due(env_steps)
+        if block is not None:
+            self.start(env_steps, block)
         for check in self.collect(wait=env_steps >= self.config.total_steps):
             self.checks.append(check)
             if check.passed:
@@ -359,42 +465,40 @@ class LandingChecks:
             return self.landed_at
         return env_steps
 
-    def play(self, agent, env_steps, number):
-        # check `number` of `agent`: its greedy policy on check_episodes seeds of its own
-        start = time.perf_counter()
-        first_seed = self.config.check_seed + number * self.config.check_episodes
-        returns = evaluate(agent, self.config, episodes=self.config.check_episodes, first_seed=first_seed,
-                           act=self.act)
-        return self.judge(env_steps, first_seed, returns.tolist(), time.perf_counter() - start)
-
-    def start(self, env_steps):
-        # a check of the agent as it is now
-        number = self.started
-        self.started, self.last_at = self.started + 1, env_steps
+    def start(self, env_steps, block):
+        # the check of the agent as it is now, at `block`
         if not self.in_background:
-            self.done.append(self.play(self.ac, env_steps, number))
+            self.done.append(self.play(self.ac, env_steps, block))
             return
         self.agents[env_steps] = ({name: w.detach().clone() for name, w in self.ac.state_dict().items()},
                                   self.ac.epsilon)
-        self.pending.append((number, env_steps, time.perf_counter()))
+        now = time.perf_counter()
+        if not self.pending:
+            self.free_at = now  # the second process is idle: this check starts now
+        self.pending.append((block, env_steps, now, len(self.pending)))
         try:
             if self.process is None:
                 self._start_process()
             actor = {name: w.detach().numpy().copy() for name, w in self.ac.actor.state_dict().items()}
-            self.connection.send((number, env_steps, actor))
+            self.connection.send((block, env_steps, actor))
         except Exception:  # no second process here (a pool's daemon process may have none),
             self._give_up()    # or the weights would not go through: the same check, inline
 
     def collect(self, wait=False):
         # the checks played since the last call, in order; wait=True: every check started
         while self.pending and self.in_background:
-            sent = self.pending[0][2]
+            _, _, sent, queued = self.pending[0]
+            # the oldest check started when the second process was done with the one before
+            deadline = self.free_at + self.TIMEOUT
             try:
-                if not self.connection.poll(max(0.0, sent + self.TIMEOUT - time.perf_counter()) if wait else 0.0):
-                    if time.perf_counter() - sent < self.TIMEOUT:
+                if not self.connection.poll(max(0.0, deadline - time.perf_counter()) if wait else 0.0):
+                    if time.perf_counter() < deadline:
                         break  # still playing
                     raise TimeoutError(f'a check took more than {self.TIMEOUT:g} s')
-                self.done.append(self.connection.recv())
+                check = self.connection.recv()
+                self.free_at = time.perf_counter()
+                check.queued, check.latency = queued, self.free_at - sent
+                self.done.append(check)
                 self.pending.pop(0)
             except (OSError, EOFError, TimeoutError):  # the second process died or hangs
                 self._give_up()
@@ -424,25 +528,27 @@ class LandingChecks:
         self.process, self.connection = process, connection
 
     def _serve(self, connection):
-        # The second process: plays the checks it is sent, in order. Ctrl-C (or the notebook's
-        # stop button) reaches the whole process group: here it is ignored, training handles it
-        # and ends this process. One torch thread, as PyTorch's DataLoader workers do: a forked
-        # child must not reuse the parent's thread pool.
+        # The second process: plays the checks it is sent, in order, each with all its stages.
+        # Ctrl-C (or the notebook's stop button) reaches the whole process group: here it is
+        # ignored, training handles it and ends this process. One torch thread, as PyTorch's
+        # DataLoader workers do: a forked child must not reuse the parent's thread pool.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         torch.set_num_threads(1)
         while (request := connection.recv()) is not None:
-            number, env_steps, actor_weights = request
+            block, env_steps, actor_weights = request
             self.ac.actor.load_state_dict({name: torch.from_numpy(w) for name, w in actor_weights.items()})
-            connection.send(self.play(self.ac, env_steps, number))
+            connection.send(self.play(self.ac, env_steps, block))
 
     def _give_up(self):
         # the checks from now on, and those the second process had, are played inline
         self.in_background = False
         self.close()
         agent = copy.deepcopy(self.ac)
-        for number, env_steps, _ in self.pending:
+        for block, env_steps, sent, queued in self.pending:
             agent.load_state_dict(self.agents[env_steps][0])
-            self.done.append(self.play(agent, env_steps, number))
+            check = self.play(agent, env_steps, block)
+            check.queued, check.latency = queued, time.perf_counter() - sent
+            self.done.append(check)
         self.pending = []
 
     def close(self):
@@ -487,25 +593,36 @@ def changed_settings(config):
 
 @dataclass
 class LandingVerdict:
-    # Whether a trained agent lands (its greedy policy averages >= solve_threshold on
-    # fresh seeds), and if not, the likely causes, most likely first.
+    # Whether a trained agent lands (its greedy policy averages >= solve_threshold on fresh
+    # seeds), how surely (the share of its episodes that land), and if it does not land, the
+    # likely causes, most likely first.
     lands: bool
     mean: float
     episodes: int
     causes: list
+    share: LandingShare = None  # how many of the episodes landed, with a 95% confidence interval
+    sure_share: float = 0.8     # below this share a policy that lands on average still crashes too often
 
     def __str__(self):
+        played = f'the greedy policy averages {self.mean:.1f} over {self.episodes} fresh episodes'
+        surely = f'; {self.share}' if self.share is not None else ''
         if self.lands:
-            return f'your agent lands: the greedy policy averages {self.mean:.1f} over {self.episodes} fresh episodes'
-        return (f'your agent did not land: the greedy policy averages {self.mean:.1f} over {self.episodes} fresh '
-                f'episodes. Likely causes:\n' + '\n'.join(f'  - {cause}' for cause in self.causes))
+            text = f'your agent lands: {played}{surely}'
+            if self.share is not None and self.share.share < self.sure_share:
+                text += (f'. But it crashes or hovers in {self.episodes - self.share.wins} of them, more than '
+                         f'{1 - self.sure_share:.0%}: a borderline policy; another seed may land more surely')
+            return text
+        return (f'your agent did not land: {played}{surely}. Likely causes:\n'
+                + '\n'.join(f'  - {cause}' for cause in self.causes))
 
 
 def landing_verdict(result, eval_returns):
     # result: the TrainResult of train(); eval_returns: the returns of evaluate(result.ac, ...)
     config, mean = result.config, float(np.mean(eval_returns))
+    share = LandingShare.of(eval_returns, config.solve_threshold)
+    verdict = dict(mean=mean, episodes=len(eval_returns), share=share, sure_share=config.check_share)
     if mean >= config.solve_threshold:
-        return LandingVerdict(lands=True, mean=mean, episodes=len(eval_returns), causes=[])
+        return LandingVerdict(lands=True, causes=[], **verdict)
     name, defaults, changed = type(config).__name__, type(config)(), changed_settings(config)
     another_seed = f'train again with another seed, e.g. {name}(seed={config.seed + 1})'
     best_training_mean = max((float(np.mean(result.episode_returns[max(0, i + 1 - config.solve_window):i + 1]))
@@ -518,7 +635,7 @@ def landing_verdict(result, eval_returns):
                  f'landing takes 100k to 500k: train with the full budget, total_steps = '
                  f'{defaults.total_steps:,} (in the notebook: QUICK = False)')
     elif result.landed:
-        cause = (f'a {config.check_episodes}-episode check passed at {result.landed_at:,} steps, but the policy '
+        cause = (f'a check passed at {result.landed_at:,} steps ({result.checks[-1].describe()}), but the policy '
                  f'is borderline: {another_seed}')
     elif result.checks:
         solved = (f'the sampled policy scored (training mean >= {config.solve_threshold:g} at '
@@ -547,4 +664,4 @@ def landing_verdict(result, eval_returns):
     elif not cut_short:
         causes.append('a correct implementation lands on nearly every seed with the default settings: if a '
                       'second seed does not land either, the cause is most likely in your code')
-    return LandingVerdict(lands=False, mean=mean, episodes=len(eval_returns), causes=causes)
+    return LandingVerdict(lands=False, causes=causes, **verdict)

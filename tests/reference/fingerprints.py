@@ -2,6 +2,7 @@
 the trainer's code looks like (test_fingerprints.py checks them).
 
     python tests/reference/fingerprints.py          # record them again into fingerprints.json
+    python tests/reference/fingerprints.py 'short seed 0' ...   # only these runs, the others kept
 
 Record them again only when a change is MEANT to change runs (new hyperparameters, a new
 stopping rule), and say so in the commit. A fingerprint covers everything a run decides:
@@ -19,10 +20,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FILE = os.path.join(HERE, 'fingerprints.json')
 
-# Short runs whose checks start early: within 32,768 steps they play checks, and a check
-# that passes makes the trainer go back to the agent it played (see RUNS in the JSON).
-SHORT = dict(total_steps=32_768, num_envs=8, check_from=-150.0, solve_threshold=-100.0, check_margin=0.0,
-             check_interval=4096, check_episodes=5)
+# Short runs whose checks start early: within 32,768 steps they play checks in two stages
+# (5 of 5 episodes >= -100 cannot show a share of 0.5 with 99% confidence, 9 of 10 can), and
+# a check that passes makes the trainer go back to the agent it played (see RUNS in the JSON).
+SHORT = dict(total_steps=32_768, num_envs=8, check_from=-150.0, solve_threshold=-100.0, check_interval=4096,
+             check_stages=(5, 10), check_share=0.5)
 RUNS = {
     'short seed 0': dict(SHORT, seed=0),
     'short seed 1': dict(SHORT, seed=1),
@@ -47,7 +49,7 @@ def fingerprint(result, evaluate):
     # repr() of a float is exact: equal text means equal bits
     digest = hashlib.sha256(json.dumps(exact, default=repr, sort_keys=True).encode()).hexdigest()
     summary = {'env_steps': result.env_steps, 'solved_at': result.solved_at, 'landed_at': result.landed_at,
-               'checks': [[check.env_steps, round(check.mean, 3)] for check in result.checks],
+               'checks': [[check.env_steps, len(check.returns), round(check.mean, 3)] for check in result.checks],
                'episodes': len(result.episode_returns), 'evaluation_mean': round(sum(returns) / len(returns), 3)}
     return summary, digest
 
@@ -68,14 +70,18 @@ def main():
     import subprocess
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    runs = {}
-    for name in RUNS:
+    names = sys.argv[1:] or list(RUNS)
+    unknown = [name for name in names if name not in RUNS]
+    if unknown:
+        sys.exit(f'fingerprints.py: no run named {unknown}; the runs: {list(RUNS)}')
+    runs = {} if not sys.argv[1:] else recorded()['runs']
+    for name in names:
         summary, digest = run(name)
-        runs[name] = {'config': RUNS[name], 'summary': summary, 'sha256': digest}
+        runs[name] = {'config': RUNS[name], 'summary': summary, 'sha256': digest, 'recorded_after_commit': commit}
         print(name, json.dumps(summary), digest, flush=True)
     with open(FILE, 'w', encoding='utf-8') as file:
-        json.dump({'about': f'recorded by tests/reference/fingerprints.py at commit {commit}', 'runs': runs}, file,
-                  indent=1)
+        json.dump({'about': 'recorded by tests/reference/fingerprints.py (each run: after which commit)', 'runs': runs},
+                  file, indent=1)
         file.write('\n')
 
 

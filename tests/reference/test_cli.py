@@ -44,8 +44,8 @@ def test_a_run_that_lands_exits_0_and_records_both_criteria(tmp_path, monkeypatc
         solve_threshold: float = -1e9
         check_from: float = -1e9
         solve_window: int = 1
-        check_margin: float = 0.0
-        check_episodes: int = 2
+        check_share: float = 0.0
+        check_stages: tuple = (2,)
         num_envs: int = 4
         num_steps: int = 64
     monkeypatch.setattr(ppo_reference, 'Config', EasyConfig)
@@ -55,7 +55,10 @@ def test_a_run_that_lands_exits_0_and_records_both_criteria(tmp_path, monkeypatc
     assert summary['landed'] is summary['solved'] is True
     assert summary['solved_at'] <= summary['landed_at'] == summary['env_steps'] < 100_000
     assert summary['checks'][-1]['passed'] is True and summary['checks'][-1]['env_steps'] == summary['landed_at']
-    assert summary['criteria']['landed'].startswith('mean return of 2 greedy episodes on fresh seeds >= -1e+09')
+    assert summary['criteria']['landed'].startswith('the greedy policy plays up to 2 episodes on fresh seeds')
+    assert summary['checks'][-1]['episodes'] == summary['checks'][-1]['landed_episodes'] == 2
+    assert summary['eval_landed_episodes'] == 2 and summary['eval_share'] == 1.0
+    assert 0 < summary['eval_share_95ci'][0] < summary['eval_share_95ci'][1] == 1.0
     assert capsys.readouterr().out.startswith('landed after')
 
 

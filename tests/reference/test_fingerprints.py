@@ -22,6 +22,8 @@ def test_the_short_runs_cover_what_the_trainer_decides():
     assert any(s['landed_at'] is not None for s in summaries) and any(s['landed_at'] is None for s in summaries)
     assert any(s['solved_at'] is not None for s in summaries) and all(s['checks'] for s in summaries)
     assert any(RECORDED[name]['config'].get('background_checks') is False for name in SHORT)
+    # and checks that play one stage (5 episodes) and two (10): each check is [env steps, episodes, mean]
+    assert {check[1] for name in SHORT for check in RECORDED[name]['summary']['checks']} == {5, 10}
 
 
 @pytest.mark.parametrize('name', SHORT)

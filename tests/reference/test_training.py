@@ -4,6 +4,7 @@ progress display and the learning curve show (short runs only; long ones: test_s
 import dataclasses
 import io
 import math
+import os
 import re
 
 import numpy as np
@@ -17,11 +18,15 @@ from rl_kit.training import EpisodeTracker, LandingCheck, LandingChecks, TrainRe
 from test_rl_gui import kernel  # noqa: F401 (a pytest fixture: a fake IPython display)
 
 CHECK_FIRST_SEED, EVAL_FIRST_SEED = Config().check_seed, Config().eval_seed
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # A tiny stand-in for the real thresholds: after the first finished episode the training
-# mean counts as solved and the greedy checks start, within a few thousand steps.
-EASY = dict(solve_threshold=-1e9, check_from=-1e9, solve_window=1, check_episodes=3, check_interval=2048,
+# mean counts as solved and the greedy checks start, within a few thousand steps. Every
+# episode scores >= -1e9, so a check of 3 episodes passes with PASS (any share will do) and
+# fails with FAIL (3 of 3 do not show a share of 0.5 with 99% confidence: the bound is 0.36).
+EASY = dict(solve_threshold=-1e9, check_from=-1e9, solve_window=1, check_stages=(3,), check_interval=2048,
             num_envs=4, num_steps=64)
+PASS, FAIL = dict(check_share=0.0), dict(check_share=0.5)
 
 
 def test_the_schedules_never_reach_zero_within_the_budget():
@@ -36,7 +41,11 @@ def test_the_schedules_never_reach_zero_within_the_budget():
 @pytest.mark.parametrize('changes,message', [
     (dict(anneal_floor=0.0), 'anneal_floor must be in (0, 1]'),
     (dict(anneal_floor=1.5), 'anneal_floor must be in (0, 1]'),
-    (dict(check_episodes=0), 'check_episodes must be a positive whole number, got 0'),
+    (dict(check_stages=()), 'check_stages must be rising numbers of episodes, e.g. (20, 40, 60, 100), and '
+                            'check_share a share below 1, e.g. 0.8; got () and 0.8'),
+    (dict(check_stages=(40, 20)), 'check_stages must be rising numbers of episodes'),
+    (dict(check_share=1.0), 'got (20, 40, 60, 100) and 1.0'),
+    (dict(check_interval=0), 'check_interval must be a positive whole number, got 0'),
     (dict(anneal_steps=-5), 'anneal_steps must be a positive whole number, got -5'),
 ])
 def test_a_config_that_would_strand_a_run_is_refused(changes, message):
@@ -47,14 +56,14 @@ def test_a_config_that_would_strand_a_run_is_refused(changes, message):
 def test_the_monitor_follows_a_real_run():
     out = io.StringIO()
     monitor = rl_gui.TrainingMonitor(file=out, log_interval=0)
-    train(Config(**EASY, check_margin=0.0, total_steps=100_000), callback=monitor)
+    train(Config(**EASY, **PASS, total_steps=100_000), callback=monitor)
     monitor.close()
     assert out.getvalue().splitlines()[-1].endswith('| landed!')
 
 
 def test_a_run_that_never_lands_trains_to_its_budget_with_a_learning_rate_above_zero():
     seen = []
-    config = Config(**EASY, check_margin=1e12, total_steps=6 * 256, anneal_steps=512)
+    config = Config(**EASY, **FAIL, total_steps=6 * 256, anneal_steps=512)
     result = train(config, callback=seen.append)
     assert not result.landed and result.landed_at is None and result.status() == 'NOT landed'
     assert result.env_steps == config.total_steps
@@ -64,63 +73,125 @@ def test_a_run_that_never_lands_trains_to_its_budget_with_a_learning_rate_above_
     assert [stats.env_steps for stats in seen] == list(range(256, config.total_steps + 1, 256))
 
 
-def test_checks_start_at_the_gate_and_repeat_every_interval_on_fresh_seeds():
-    config = Config(**EASY, check_margin=1e12, total_steps=40 * 256)
+def test_checks_start_at_the_gate_and_repeat_at_every_block_on_fresh_seeds():
+    config = Config(**EASY, **FAIL, total_steps=40 * 256)
     result = train(config)
     assert result.solved and result.checks
     steps = [check.env_steps for check in result.checks]
-    assert steps[0] == result.solved_at
-    assert all(b - a >= config.check_interval for a, b in zip(steps, steps[1:]))
-    assert len(steps) == 1 + (result.env_steps - result.solved_at) // config.check_interval
-    seeds = [check.first_seed + i for check in result.checks for i in range(config.check_episodes)]
+    # a check point is the first update of a block of check_interval steps (here every multiple of it) whose
+    # training mean reaches the gate: the first block after the first episode ended, then every block
+    assert steps[0] == -(-result.solved_at // config.check_interval) * config.check_interval
+    assert all(b - a == config.check_interval for a, b in zip(steps, steps[1:])) and steps[-1] == result.env_steps
+    # episode i of the check at block b plays seed check_seed + b * check_stages[-1] + i
+    assert [check.first_seed for check in result.checks] == [CHECK_FIRST_SEED + s // config.check_interval * 3
+                                                             for s in steps]
+    seeds = [check.first_seed + i for check in result.checks for i in range(len(check.returns))]
     assert len(set(seeds)) == len(seeds)  # every check plays seeds no other check played
     assert min(seeds) >= CHECK_FIRST_SEED > EVAL_FIRST_SEED + 100  # nor the final evaluation (10_000, 10_001, ...)
-    assert all(len(check.returns) == config.check_episodes and not check.passed for check in result.checks)
+    assert all(len(check.returns) == 3 and not check.passed for check in result.checks)
     assert 0 < result.check_seconds < result.train_seconds
 
 
 def test_training_stops_at_the_first_check_that_passes():
     seen = []
-    result = train(Config(**EASY, check_margin=0.0, total_steps=100_000), callback=seen.append)
+    result = train(Config(**EASY, **PASS, total_steps=100_000), callback=seen.append)
     assert result.landed and result.checks[-1].passed and len(result.checks) == 1
     assert result.env_steps == result.landed_at == result.checks[0].env_steps >= result.solved_at
     assert seen[-1].landed_at == result.landed_at and result.status() == 'landed'
     assert re.search(r'^landed after [\d,]+ environment steps.*training mean >= -1e\+09: at [\d,]+ steps \| '
-                     r'greedy check: at [\d,]+ steps \(1 check, last ', result.summary())
+                     r'greedy check: at [\d,]+ steps \(1 check, the last: 3 of 3 >= -1e\+09, mean ', result.summary())
 
 
 def the_rule(**changes):
     return LandingChecks(None, Config(**changes), EpisodeTracker(1, 3, 200.0), background=False)
 
 
-def test_a_check_is_judged_by_its_mean_against_threshold_plus_margin():
-    check = the_rule().judge(1, CHECK_FIRST_SEED, [250.0, 190.0], seconds=0.5)
-    assert check.mean == 220.0 and check.required == 220.0 and check.passed
-    assert not the_rule().judge(1, CHECK_FIRST_SEED, [250.0, 189.0], seconds=0.5).passed
-    assert the_rule(check_margin=0.0).judge(1, CHECK_FIRST_SEED, [250.0, 150.0], seconds=0.5).passed
+def wins(n, landed, land=250.0, crash=-50.0):
+    # the returns of a stage of n episodes, of which `landed` land
+    return [land] * landed + [crash] * (n - landed)
 
 
-def test_a_check_is_due_once_the_training_mean_reaches_the_gate_then_every_interval():
+@pytest.mark.parametrize('n,at_least_passed,at_least_play_on', [(20, None, 17), (40, 38, 34), (60, 56, 51),
+                                                                (100, 90, None)])
+def test_a_check_passes_on_the_share_that_lands_with_99_percent_confidence_and_plays_on_when_close(
+        n, at_least_passed, at_least_play_on):
+    # the default stages 20/40/60/100: pass when the 99% Wilson bound of the share >= 200 is >= 0.8,
+    # else play on while >= 85% land (the table of benchmarks/results/traces_default.md)
+    rule = the_rule()
+    outcomes = {landed: rule.judge(wins(n, landed, land=400.0)) for landed in range(n + 1)}
+    expected = {landed: 'passed' if at_least_passed is not None and landed >= at_least_passed else
+                'play on' if at_least_play_on is not None and landed >= at_least_play_on else 'failed'
+                for landed in range(n + 1)}
+    assert outcomes == expected
+
+
+def test_a_check_whose_mean_is_below_the_threshold_fails_whatever_its_share():
+    rule = the_rule()
+    assert rule.judge(wins(40, 39, land=210.0, crash=-1000.0)) == 'failed'  # 39 of 40 land, mean 179.75
+    assert rule.judge(wins(40, 39, land=210.0, crash=0.0)) == 'passed'      # the same share, mean 204.75
+    assert rule.judge([200.0] * 40) == 'passed' and rule.judge([199.9] * 40) == 'failed'  # >= 200 lands
+
+
+def scripted(returns, played):
+    # an evaluate() that plays the given returns in order, on the seeds asked for
+    def fake_evaluate(ac, config, episodes, first_seed, act):
+        played.append((first_seed, episodes))
+        start = sum(n for _, n in played[:-1])
+        return np.array(returns[start:start + episodes])
+    return fake_evaluate
+
+
+def test_the_trainers_rule_is_the_one_the_replay_of_the_traces_chose(monkeypatch):
+    # benchmarks/stopping_rules.py chose the rule by replaying traced runs: its Rule and the trainer's
+    # checks agree on whether a check passes and how many episodes it plays, on checks of every kind
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
+    import stopping_rules
+    chosen = next(rule for rule in stopping_rules.RULES if rule.name == 'seq20/40/60/100 W2.3263>=0.8 go share>=0.85')
+    rule, rng, outcomes = the_rule(), np.random.default_rng(0), set()
+    for _ in range(400):
+        p = rng.choice([0.7, 0.85, 0.9, 0.95, 1.0])
+        returns = np.where(rng.random(100) < p, rng.uniform(200, 300, 100), rng.uniform(-100, 199.9, 100))
+        played = []
+        monkeypatch.setattr(training, 'evaluate', scripted(returns.tolist(), played))
+        check = rule.play(None, env_steps=8192, block=1)
+        passed, episodes = chosen.checks(stopping_rules.Prefixes([[8192, 100.0, returns.tolist(), []]]))
+        assert (check.passed, len(check.returns)) == (bool(passed[0, 0]), int(episodes[0, 0]))
+        outcomes.add((check.passed, len(check.returns)))
+    assert {(False, 20), (False, 40), (True, 40), (False, 60), (True, 60), (False, 100), (True, 100)} <= outcomes
+
+
+def test_a_check_plays_its_stages_on_the_seeds_of_its_block(monkeypatch):
+    # every 10th episode crashes: 18 of the first 20 land, 36 of 40, 54 of 60 (play on), 90 of 100 (passed)
+    played = []
+    monkeypatch.setattr(training, 'evaluate', scripted([-100.0 if i % 10 == 0 else 250.0 for i in range(100)], played))
+    check = the_rule().play(None, env_steps=5 * 8192, block=5)
+    first = CHECK_FIRST_SEED + 5 * 100
+    assert played == [(first, 20), (first + 20, 20), (first + 40, 20), (first + 60, 40)]
+    assert check.first_seed == first and len(check.returns) == 100 and check.wins == 90 and check.passed
+    assert check.describe() == '90 of 100 >= 200, mean 215.0' and check.share_bound == pytest.approx(0.8085, abs=1e-4)
+
+
+def test_a_check_is_due_at_the_first_update_of_each_block_once_the_training_mean_reaches_the_gate():
     rule = the_rule(check_from=50.0, check_interval=1000)
     rule.tracker.returns = [40.0, 60.0]
-    assert not rule.due(500)  # fewer episodes than the window (3)
+    assert rule.due(500) is None  # block 0, fewer episodes than the window (3)
     rule.tracker.returns = [40.0, 60.0, 49.0]
-    assert not rule.due(600)  # mean 49.7
+    assert rule.due(1100) is None  # block 1, mean 49.7: block 1 is gone
     rule.tracker.returns.append(100.0)
-    assert rule.due(700)
-    rule.last_at = 700
-    assert not rule.due(1699) and rule.due(1700)
+    assert rule.due(1900) is None  # still block 1
+    assert rule.due(2300) == 2 and rule.due(2900) is None and rule.due(4100) == 4
 
 
-def test_the_progress_reads_against_what_a_check_must_reach():
+def test_the_progress_reads_the_mean_then_the_share_against_what_a_check_must_show():
     rule = the_rule()
     assert rule.progress() == 0.0  # no episode yet
     rule.tracker.returns = [-200.0] * 3
     assert rule.progress() == 0.0
-    rule.tracker.returns = [10.0] * 3  # the training mean, halfway from -200 to 220
-    assert rule.progress() == pytest.approx(0.5)
-    rule.checks = [failed_check(8192, 115.0)]  # then the last check's mean
-    assert rule.progress() == pytest.approx(0.75)
+    rule.tracker.returns = [0.0] * 3  # the training mean, halfway from -200 to 200: a quarter
+    assert rule.progress() == pytest.approx(0.25)
+    rule.checks = [failed_check(8192, 200.0, landed=20, n=20)]  # then the last check: mean and share
+    assert rule.progress() == pytest.approx((1 + 0.7870 / 0.8) / 2, abs=1e-4)
     rule.landed_at = 8192
     assert rule.progress() == 1.0
 
@@ -133,9 +204,10 @@ def fake_result(**changes):
     return TrainResult(**fields)
 
 
-def failed_check(steps, mean):
-    return LandingCheck(env_steps=steps, first_seed=CHECK_FIRST_SEED, returns=[mean], required=220.0,
-                        passed=mean >= 220.0)
+def failed_check(steps, mean, landed=0, n=1):
+    bound = float(training.wilson_interval(landed, n, training.normal_quantile(0.99))[0])
+    return LandingCheck(env_steps=steps, first_seed=CHECK_FIRST_SEED, returns=[mean] * n, threshold=200.0,
+                        passed=False, share_bound=bound)
 
 
 @pytest.mark.parametrize('changes,cause', [
@@ -146,14 +218,15 @@ def failed_check(steps, mean):
     (dict(episode_returns=[-150.0] * 300), 'never rose above 0 (best mean of 100 episodes: -150.0)'),
     (dict(episode_returns=[30.0] * 300), 'the training return rose (best mean 30.0) but not to 50, where the checks'),
     (dict(checks=[failed_check(300_000, 20.0)]), 'the greedy policy never passed a check (best 20.0)'),
-    (dict(solved_at=250_000, landed_at=260_000, checks=[failed_check(260_000, 230.0)]),
-     'a 20-episode check passed at 260,000 steps, but the policy is borderline'),
+    (dict(solved_at=250_000, landed_at=260_000, checks=[failed_check(260_000, 230.0, landed=38, n=40)]),
+     'a check passed at 260,000 steps (40 of 40 >= 200, mean 230.0), but the policy is borderline'),
 ])
 def test_the_verdict_names_the_likely_cause(changes, cause):
     verdict = training.landing_verdict(fake_result(**changes), np.array([150.0, 190.0]))
     assert not verdict.lands and verdict.mean == 170.0
     text = str(verdict)
-    assert text.startswith('your agent did not land: the greedy policy averages 170.0 over 2 fresh episodes')
+    assert text.startswith('your agent did not land: the greedy policy averages 170.0 over 2 fresh episodes; 0 of 2 '
+                           'episodes >= 200 (0%, 95% confidence interval 0-66%). Likely causes:')
     assert cause in text
     # a full run ends with what a second seed would tell; a run cut short says only that
     cut_short = changes.get('interrupted') or changes.get('env_steps', 400_000) < 100_000
@@ -172,7 +245,7 @@ def test_a_short_run_is_told_the_notebooks_switch_and_the_full_budget():
 @pytest.mark.parametrize('changes,said', [
     (dict(lmbda=0.0), 'your λ = 0 differs from the default 0.98'),
     (dict(gamma=0.95, update_epochs=8), 'your γ = 0.95 differs from the default 0.999; your update_epochs = 8 '
-                                        'differs from the default 4'),
+                                        'differs from the default 6'),
     (dict(normalize_advantages=False), 'your normalize_advantages = False differs from the default True'),
 ])
 def test_the_verdict_knows_the_settings_the_student_chose_and_does_not_blame_the_code(changes, said):
@@ -191,9 +264,22 @@ def test_an_interrupted_run_with_changed_settings_says_the_interruption_first():
     assert causes[0].startswith('training was interrupted') and causes[1].startswith('your λ = 0.5 differs')
 
 
-def test_the_verdict_says_it_lands_at_200_and_above():
+def test_the_verdict_says_it_lands_at_200_and_above_and_how_surely():
     verdict = training.landing_verdict(fake_result(), np.array([180.0, 220.0]))
-    assert verdict.lands and str(verdict) == 'your agent lands: the greedy policy averages 200.0 over 2 fresh episodes'
+    assert verdict.lands and str(verdict).startswith('your agent lands: the greedy policy averages 200.0 over 2 '
+                                                     'fresh episodes; 1 of 2 episodes >= 200 (50%, 95% confidence')
+    assert 'But it crashes or hovers in 1 of them, more than 20%' in str(verdict)
+    surely = training.landing_verdict(fake_result(), np.array([-50.0] + [230.0] * 99))
+    assert str(surely) == ('your agent lands: the greedy policy averages 227.2 over 100 fresh episodes; 99 of 100 '
+                           'episodes >= 200 (99%, 95% confidence interval 95-100%)')
+
+
+def test_the_share_that_lands_has_the_wilson_interval():
+    share = training.LandingShare.of([250.0] * 91 + [0.0] * 9, 200.0)
+    assert (share.wins, share.episodes, share.share) == (91, 100, 0.91)
+    assert share.low == pytest.approx(0.8377, abs=1e-4) and share.high == pytest.approx(0.9519, abs=1e-4)
+    low, high = training.wilson_interval(np.array([0, 20]), 20, 1.96)  # the ends stay within [0, 1]
+    assert low[0] == pytest.approx(0.0, abs=1e-12) and 0 < high[0] < 0.2 and 0.8 < low[1] < 1 and high[1] == pytest.approx(1.0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -214,11 +300,12 @@ def test_the_progress_line_is_short_and_says_when_each_criterion_is_met():
     line = monitor.summary(stats(123_904, returns=[143.2]))
     assert line == '123,904 steps | 1 episode | mean 143.2 | 1,652 steps/s | 1:15'
     solved = monitor.summary(stats(300_000, returns=[210.0], solved_at=290_000, checks=[failed_check(290_000, 150)]))
-    assert solved.endswith('| mean 210.0 | greedy 150.0 of 220 | 4,000 steps/s | 1:15 | solved')
-    landed = monitor.summary(stats(200_000, returns=[120.0], landed_at=200_000, checks=[failed_check(200_000, 230)]))
-    assert landed.endswith('| mean 120.0 | greedy 230.0 of 220 | 2,667 steps/s | 1:15 | landed!')
+    assert solved.endswith('| mean 210.0 | greedy 0/1 land | 4,000 steps/s | 1:15 | solved')
+    landed = monitor.summary(stats(200_000, returns=[120.0], landed_at=200_000,
+                                   checks=[failed_check(200_000, 230, n=40)]))
+    assert landed.endswith('| mean 120.0 | greedy 40/40 land | 2,667 steps/s | 1:15 | landed!')
     longest = monitor.summary(stats(9_999_999, returns=[-123.4] * 99999, solved_at=1, landed_at=2,
-                                    checks=[failed_check(1, -123.4)]))
+                                    checks=[failed_check(1, 250.0, n=100)]))
     assert len('[##########] ' + longest) <= 120  # fits a terminal or notebook line of 120
 
 
@@ -257,21 +344,28 @@ def test_outside_a_notebook_progress_lines_are_throttled():
     assert lines[-1] == '[#####.....] 10,000 steps | 2 episodes | mean -75.4 | 133 steps/s | 1:15'
 
 
-def test_the_learning_curve_marks_both_criteria_and_the_checks():
-    checks = [failed_check(150_000, 120.0), failed_check(170_000, 230.0)]
+def test_the_learning_curve_marks_both_criteria_the_checks_and_how_surely_the_evaluation_lands():
+    passed = dataclasses.replace(failed_check(170_000, 230.0, n=40), passed=True)
+    checks = [failed_check(150_000, 120.0), passed]
+    evaluation = np.array([250.0] * 91 + [0.0] * 9)
     figure = rl_gui.plot_learning_curve([-100.0, 50.0, 210.0], [50_000, 100_000, 150_000], solved_at=150_000,
-                                        landed_at=170_000, checks=checks)
+                                        landed_at=170_000, checks=checks, evaluation=evaluation)
     ax = figure.axes[0]
     labels = ax.get_legend_handles_labels()[1]
     assert 'training mean ≥ 200: 150k steps' in labels and 'greedy policy lands: 170k steps' in labels
-    assert {'greedy check', 'greedy check passed'} <= set(labels)
+    assert {'greedy check (mean)', 'greedy check passed: 40 of 40 >= 200, mean 230.0'} <= set(labels)
+    assert 'evaluation: 91 of 100 ≥ 200 (84–95%)' in labels
     vertical = sorted(line.get_xdata()[0] for line in ax.get_lines() if len(set(line.get_xdata())) == 1
                       and len(line.get_xdata()) == 2)
-    assert vertical == [150_000, 170_000]
+    assert 150_000 in vertical and 170_000 in vertical  # (and the evaluation's bar, at the landing)
+    result = fake_result(episode_returns=[-100.0, 210.0], episode_end_steps=[50_000, 150_000], checks=checks,
+                         landed_at=170_000)
+    histogram = rl_gui.evaluation_figure(result, evaluation).axes[1]
+    assert histogram.get_title() == 'Greedy evaluation: 91 of 100 ≥ 200\n(91%; 95% confidence 84–95%)'
 
 
 def test_the_curve_without_steps_cannot_mark_steps():
-    with pytest.raises(ValueError, match='solved_at, landed_at and checks are environment steps'):
+    with pytest.raises(ValueError, match='solved_at, landed_at, checks and evaluation are placed at environment steps'):
         rl_gui.plot_learning_curve([1.0, 2.0], solved_at=5)
     assert rl_gui.plot_learning_curve([1.0, 2.0]).axes[0].get_xlabel() == 'episodes'
 
@@ -401,7 +495,7 @@ def test_checks_beside_training_stop_the_run_where_inline_checks_stop_it():
     # The first check passes (margin 0 against a threshold of -1e9). Beside training, its
     # result comes back at least one update later (it plays 3 episodes): the run goes back
     # to the agent it checked and ends exactly as with the check inline.
-    config = Config(**EASY, check_margin=0.0, total_steps=100_000)
+    config = Config(**EASY, **PASS, total_steps=100_000)
     seen_beside, seen_inline = [], []
     beside = train(config, callback=lambda stats: seen_beside.append(stats.env_steps))
     inline = train(dataclasses.replace(config, background_checks=False),
@@ -415,7 +509,7 @@ def test_checks_beside_training_stop_the_run_where_inline_checks_stop_it():
 
 
 def test_checks_beside_training_that_all_fail_are_the_inline_ones():
-    config = Config(**EASY, check_margin=1e12, total_steps=30 * 256)
+    config = Config(**EASY, **FAIL, total_steps=40 * 256)
     beside, inline = train(config), train(dataclasses.replace(config, background_checks=False))
     assert len(beside.checks) == len(inline.checks) > 3  # the last one too: the run waits for it
     assert fingerprint(beside) == fingerprint(inline) and not beside.landed
@@ -431,9 +525,9 @@ def a_background(**changes):
 
 def test_a_second_process_that_dies_leaves_its_checks_to_be_played_inline():
     background, config = a_background()
-    background.start(1000)
+    background.start(1000, 0)
     background.process.kill()
-    background.start(3000)  # sent to a process that is gone, or already noticed: played inline
+    background.start(3000, 1)  # sent to a process that is gone, or already noticed: played inline
     checks = background.collect(wait=True)
     expected = background.play(background.ac, 1000, 0)
     assert [check.env_steps for check in checks] == [1000, 3000]
@@ -445,10 +539,10 @@ def test_ctrl_c_in_the_second_process_is_left_to_training():
     import os
     import signal
     background, config = a_background()
-    background.start(1000)
+    background.start(1000, 0)
     assert len(background.collect(wait=True)) == 1  # the second process is up and plays
     os.kill(background.process.pid, signal.SIGINT)  # what Ctrl-C sends the whole process group
-    background.start(3000)
+    background.start(3000, 1)
     checks = background.collect(wait=True)
     assert background.in_background and [check.env_steps for check in checks] == [3000]
     assert checks[0].returns == background.play(background.ac, 3000, 1).returns
@@ -462,7 +556,7 @@ def test_a_second_process_that_hangs_is_given_up_after_the_timeout(monkeypatch):
     monkeypatch.setattr(background, 'TIMEOUT', 1.0)
     with monkeypatch.context() as patch:  # the second process (a fork made now) plays for ever
         patch.setattr(LandingChecks, 'play', lambda *args, **kwargs: time.sleep(3600))
-        background.start(1000)
+        background.start(1000, 0)
     assert background.collect() == [] and background.pending  # not yet given up
     checks = background.collect(wait=True)
     assert [check.env_steps for check in checks] == [1000] and not background.in_background
@@ -471,7 +565,7 @@ def test_a_second_process_that_hangs_is_given_up_after_the_timeout(monkeypatch):
 
 def a_check_in_a_pool_worker(_):
     background, _ = a_background()
-    background.start(1000)
+    background.start(1000, 0)
     checks = background.collect(wait=True)
     background.close()
     return background.in_background, [check.env_steps for check in checks]
@@ -489,7 +583,7 @@ def test_without_a_second_process_the_checks_run_inline(monkeypatch):
         raise AssertionError('daemonic processes are not allowed to have children')
     monkeypatch.setattr(LandingChecks, '_start_process', refuse)
     background, _ = a_background()
-    background.start(1000)
+    background.start(1000, 0)
     assert not background.in_background and [check.env_steps for check in background.collect()] == [1000]
     background, _ = a_background(background_checks=False)
     assert not background.in_background
