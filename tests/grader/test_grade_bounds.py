@@ -14,7 +14,12 @@ import pytest
 
 from grader import batch as grade
 from grader import sandbox as grader_sandbox
-from test_grade import BUBBLEWRAP, CELL_TIMEOUT, SEED, TIMEOUT, completed
+from test_grade import BUBBLEWRAP, CELL_TIMEOUT, SEED, completed
+
+# Twice test_grade's timeout: these notebooks run the whole completed notebook first, and the
+# bound they test must hold on a busy CI machine too (once, under a parallel slow run, the
+# cells before PPO took all of 15 s); each still costs at most this.
+TIMEOUT = 30
 
 BANG_LINES = ''.join(f'!echo {"x" * 1100} {index}\n' for index in range(499))  # 570 KB
 MILLION = 1_100_000
@@ -45,7 +50,7 @@ NOTEBOOKS = {
     'million_outputs': with_cell('print(1)', '[' + ','.join(['{"output_type":"x"}'] * MILLION) + ']'),
     'many_errors': many_cells(3000),
     # each under the cell cap, together over the cells' share of the timeout
-    'slow_cells': many_cells(40, 'import time\ntime.sleep(0.5)'),
+    'slow_cells': many_cells(int(grade.cells_seconds(TIMEOUT) / 0.5) + 10, 'import time\ntime.sleep(0.5)'),
 }
 
 
@@ -72,7 +77,7 @@ def test_one_notebook_costs_at_most_the_timeout_and_no_memory_of_its_size(templa
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert (graded.row['status'], graded.row['score']) == ('ok', 100.0), graded.row
+    assert (graded.row['status'], graded.row['score']) == ('ok', 100.0), (graded.row, graded.notes)
     assert seconds <= TIMEOUT
     assert peak < 8 * 2**20, peak  # the notebook is up to 32 MB; the cases, results and notes are not
     assert len(graded.notes) <= grade.NOTES_LIMIT + 1 and all(len(note) <= grade.NOTE_LIMIT for note in graded.notes)
