@@ -302,7 +302,9 @@ def _found():
     import os, socket, sys
     seen = {{'ipynb': 0, 'reference': 0, 'pytest': 0, 'gradebook': 0, 'hidden': 0}}
     for root, dirs, files in os.walk('/'):
-        if root.startswith(('/proc', '/sys', '/usr', '/dev', sys.prefix, sys.base_prefix)):
+        # the Python environment is meant to be seen (read-only); where it lies under a hidden
+        # folder (/tmp, as a CI clone's venv does) the sandbox binds it at /.python too
+        if root.startswith(('/proc', '/sys', '/usr', '/dev', '/.python', sys.prefix, sys.base_prefix)):
             dirs[:] = []
             continue
         seen['pytest'] += 'pytest-of' in root or 'attacks' in root
