@@ -409,8 +409,8 @@ def describe(exc):
     is imported by preload(), before any submission could break importing)."""
     try:
         return _harness.describe_exception(exc)
-    except Exception:  # noqa: BLE001 - e.g. an exception whose __str__ raises
-        return f'{type(exc).__name__} (its message cannot be shown)'
+    except Exception:  # noqa: BLE001 - the last guard: describe_exception itself failed (a broken traceback)
+        return f'{type(exc).__name__} {_harness.UNSHOWN}'
 
 
 class Notes(list):

@@ -76,7 +76,7 @@ class Failure:
         if data['function'] is not None and not (isinstance(data['function'], str)
                                                  and re.fullmatch(r'[A-Za-z_][\w.]{0,99}', data['function'])):
             raise ValueError('failure.function must be a Python name or None')
-        return cls(Kind[data['kind']], _cap(data['message'], limit), data['function'] and _cap(data['function'], 100))
+        return cls(Kind[data['kind']], _cap(data['message'], limit), data['function'])  # a name: at most 100 long
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,9 @@ def exception_failure(exc, function_name=None):
     return Failure(kind, describe_exception(exc, function_name), function_name)
 
 
+UNSHOWN = '(its message could not be shown)'   # for an exception whose __str__ raises
+
+
 def describe_exception(exc, function_name=None):
     """One line: what was raised (by function_name, if given), with the student's line."""
     where = _student_frame(exc)
@@ -227,7 +230,7 @@ def describe_exception(exc, function_name=None):
     try:
         message = str(exc)
     except Exception:   # an exception class of the student's whose __str__ itself fails
-        message = '(its message could not be shown)'
+        message = UNSHOWN
     text = f'{type(exc).__name__}: {message}'.rstrip(': ')
     if function_name:
         text = f'{function_name}() raised {text}'

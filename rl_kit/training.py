@@ -395,12 +395,16 @@ class LandingChecks:
         # episode i of the check at `block` plays seed first_seed(block) + i
         return self.config.check_seed + block * self.config.check_stages[-1]
 
+    def share_bound(self, returns):
+        # the lower bound, at CONFIDENCE, of the share of the policy's episodes that land
+        wins = int(np.sum(np.asarray(returns) >= self.config.solve_threshold))
+        return float(wilson_interval(wins, len(returns), normal_quantile(self.CONFIDENCE))[0])
+
     def judge(self, returns):
         # 'passed', 'play on' or 'failed', for the episodes a check played so far (a whole stage)
         config, n = self.config, len(returns)
         mean, wins = float(np.mean(returns)), int(np.sum(np.asarray(returns) >= config.solve_threshold))
-        low = wilson_interval(wins, n, normal_quantile(self.CONFIDENCE))[0]
-        if mean >= config.solve_threshold and low >= config.check_share:
+        if mean >= config.solve_threshold and self.share_bound(returns) >= config.check_share:
             return 'passed'
         close = mean >= config.solve_threshold and wins >= self.GO_ON * n
         return 'play on' if close and n < config.check_stages[-1] else 'failed'
@@ -414,11 +418,10 @@ class LandingChecks:
             outcome = self.judge(returns)
             if outcome != 'play on':
                 break
-        wins = int(np.sum(np.asarray(returns) >= self.config.solve_threshold))
         seconds = time.perf_counter() - start
         return LandingCheck(env_steps=env_steps, first_seed=first_seed, returns=returns,
                             threshold=self.config.solve_threshold, passed=outcome == 'passed',
-                            share_bound=float(wilson_interval(wins, len(returns), normal_quantile(self.CONFIDENCE))[0]),
+                            share_bound=self.share_bound(returns),
                             seconds=seconds, latency=seconds)
 
     def rule(self):
